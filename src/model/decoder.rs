@@ -1,0 +1,267 @@
+//! The decoder: a stack of identical layers, each masked self-attention, cross-attention over the
+//! encoder output, and a feed-forward network, every sublayer wrapped in dropout + residual +
+//! LayerNorm (section 3.1).
+//!
+//! The same forward serves training (whole target at once, causal mask) and step-by-step decoding
+//! (an explicit [`DecoderCache`] holding each layer's keys and values).
+
+use super::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
+use super::feed_forward::{Activation, FeedForward, FeedForwardConfig};
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig};
+use burn::prelude::*;
+
+/// Configuration of a [`DecoderLayer`] and, with `n_layers`, of a [`Decoder`].
+#[derive(Config, Debug)]
+pub struct DecoderConfig {
+    pub d_model: usize,
+    pub n_heads: usize,
+    pub d_ff: usize,
+    #[config(default = 1)]
+    pub n_layers: usize,
+    #[config(default = 0.1)]
+    pub dropout: f64,
+    #[config(default = "Activation::Relu")]
+    pub activation: Activation,
+    /// See [`super::EncoderConfig::norm_first`].
+    #[config(default = false)]
+    pub norm_first: bool,
+    /// See [`super::EncoderConfig::final_norm`].
+    #[config(default = false)]
+    pub final_norm: bool,
+    #[config(default = 1e-5)]
+    pub layer_norm_eps: f64,
+}
+
+/// One decoder layer. Field names follow PyTorch's `nn.TransformerDecoderLayer`, except that its
+/// `multihead_attn` is called `cross_attn` here.
+#[derive(Module, Debug)]
+pub struct DecoderLayer<B: Backend> {
+    pub self_attn: MultiHeadAttention<B>,
+    pub cross_attn: MultiHeadAttention<B>,
+    pub ffn: FeedForward<B>,
+    pub norm1: LayerNorm<B>,
+    pub norm2: LayerNorm<B>,
+    pub norm3: LayerNorm<B>,
+    dropout: Dropout,
+    norm_first: bool,
+}
+
+/// The decoder stack.
+#[derive(Module, Debug)]
+pub struct Decoder<B: Backend> {
+    pub layers: Vec<DecoderLayer<B>>,
+    pub norm: Option<LayerNorm<B>>,
+}
+
+/// Keys and values one decoder layer has computed so far.
+#[derive(Debug, Clone)]
+pub struct LayerCache<B: Backend> {
+    /// Self-attention keys and values of every position decoded so far,
+    /// each `[batch, n_heads, decoded_len, d_head]`.
+    pub self_kv: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
+    /// Cross-attention keys and values of the encoder output, computed at the first step,
+    /// each `[batch, n_heads, src_len, d_head]`.
+    pub cross_kv: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
+}
+
+/// The incremental decoding state of the whole stack: an explicit value, so beam search can
+/// reorder it with [`DecoderCache::select`].
+#[derive(Debug, Clone)]
+pub struct DecoderCache<B: Backend> {
+    pub layers: Vec<LayerCache<B>>,
+    /// Number of target positions already decoded (the position offset of the next step).
+    pub len: usize,
+}
+
+impl<B: Backend> DecoderCache<B> {
+    /// An empty cache for a decoder of `n_layers` layers.
+    pub fn new(n_layers: usize) -> Self {
+        Self {
+            layers: (0..n_layers)
+                .map(|_| LayerCache {
+                    self_kv: None,
+                    cross_kv: None,
+                })
+                .collect(),
+            len: 0,
+        }
+    }
+
+    /// Keep (and repeat or reorder) batch rows: row `i` of the result is row `indices[i]`.
+    pub fn select(self, indices: Tensor<B, 1, Int>) -> Self {
+        let pick = |kv: Option<(Tensor<B, 4>, Tensor<B, 4>)>| {
+            kv.map(|(k, v)| (k.select(0, indices.clone()), v.select(0, indices.clone())))
+        };
+        Self {
+            layers: self
+                .layers
+                .into_iter()
+                .map(|layer| LayerCache {
+                    self_kv: pick(layer.self_kv),
+                    cross_kv: pick(layer.cross_kv),
+                })
+                .collect(),
+            len: self.len,
+        }
+    }
+}
+
+/// Output of the decoder stack.
+#[derive(Debug, Clone)]
+pub struct DecoderOutput<B: Backend> {
+    /// `[batch, tgt_len, d_model]`
+    pub hidden: Tensor<B, 3>,
+    /// Masked self-attention weights per layer, each `[batch, n_heads, tgt_len, decoded_len]`.
+    pub self_weights: Vec<Tensor<B, 4>>,
+    /// Cross-attention weights per layer, each `[batch, n_heads, tgt_len, src_len]`.
+    pub cross_weights: Vec<Tensor<B, 4>>,
+}
+
+impl DecoderConfig {
+    fn norm<B: Backend>(&self, device: &B::Device) -> LayerNorm<B> {
+        LayerNormConfig::new(self.d_model)
+            .with_epsilon(self.layer_norm_eps)
+            .init(device)
+    }
+
+    pub fn init_layer<B: Backend>(&self, device: &B::Device) -> DecoderLayer<B> {
+        let attention =
+            MultiHeadAttentionConfig::new(self.d_model, self.n_heads).with_dropout(self.dropout);
+        DecoderLayer {
+            self_attn: attention.init(device),
+            cross_attn: attention.init(device),
+            ffn: FeedForwardConfig::new(self.d_model, self.d_ff)
+                .with_dropout(self.dropout)
+                .with_activation(self.activation)
+                .init(device),
+            norm1: self.norm(device),
+            norm2: self.norm(device),
+            norm3: self.norm(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            norm_first: self.norm_first,
+        }
+    }
+
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Decoder<B> {
+        Decoder {
+            layers: (0..self.n_layers)
+                .map(|_| self.init_layer(device))
+                .collect(),
+            norm: self.final_norm.then(|| self.norm(device)),
+        }
+    }
+}
+
+/// Per-layer output: hidden state and the two attention maps.
+type LayerOutput<B> = (Tensor<B, 3>, Tensor<B, 4>, Tensor<B, 4>);
+
+impl<B: Backend> DecoderLayer<B> {
+    /// # Shapes
+    /// - `x`: `[batch, tgt_len, d_model]` (the new positions only when a cache is given)
+    /// - `memory`: `[batch, src_len, d_model]` (unused once the cache holds the cross keys/values)
+    /// - `self_mask`: `[batch or 1, 1, tgt_len, decoded_len]`, causal (+ target padding)
+    /// - `cross_mask`: `[batch, 1, 1, src_len]`, source padding
+    /// - output: `[batch, tgt_len, d_model]` and the weights of both attentions
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        memory: &Tensor<B, 3>,
+        self_mask: Option<Tensor<B, 4, Bool>>,
+        cross_mask: Option<Tensor<B, 4, Bool>>,
+        cache: Option<&mut LayerCache<B>>,
+    ) -> LayerOutput<B> {
+        let norm_first = self.norm_first;
+        // Pre-norm normalises a sublayer's input; post-norm normalises after the residual sum.
+        let pre = |norm: &LayerNorm<B>, x: &Tensor<B, 3>| {
+            if norm_first {
+                norm.forward(x.clone())
+            } else {
+                x.clone()
+            }
+        };
+        let post = |norm: &LayerNorm<B>, x: Tensor<B, 3>| {
+            if norm_first {
+                x
+            } else {
+                norm.forward(x)
+            }
+        };
+
+        // Masked self-attention; with a cache, this step's keys/values are appended to the past.
+        let [q, mut k, mut v] = self.self_attn.project_self(pre(&self.norm1, &x));
+        let mut cache = cache;
+        if let Some(cache) = cache.as_deref_mut() {
+            if let Some((past_k, past_v)) = cache.self_kv.take() {
+                k = Tensor::cat(vec![past_k, k], 2);
+                v = Tensor::cat(vec![past_v, v], 2);
+            }
+            cache.self_kv = Some((k.clone(), v.clone()));
+        }
+        let attn = self.self_attn.attend(q, k, v, self_mask);
+        let x = post(&self.norm1, x + self.dropout.forward(attn.context));
+
+        // Cross-attention: queries from the decoder, keys/values from the encoder output.
+        let q = self.cross_attn.project_query(pre(&self.norm2, &x));
+        let (k, v) = match cache.as_deref_mut() {
+            Some(LayerCache {
+                cross_kv: Some(kv), ..
+            }) => kv.clone(),
+            Some(cache) => {
+                let kv = self.cross_attn.project_key_value(memory.clone());
+                cache.cross_kv = Some(kv.clone());
+                kv
+            }
+            None => self.cross_attn.project_key_value(memory.clone()),
+        };
+        let cross = self.cross_attn.attend(q, k, v, cross_mask);
+        let x = post(&self.norm2, x + self.dropout.forward(cross.context));
+
+        let ff = self.ffn.forward(pre(&self.norm3, &x));
+        let x = post(&self.norm3, x + self.dropout.forward(ff));
+        (x, attn.weights, cross.weights)
+    }
+}
+
+impl<B: Backend> Decoder<B> {
+    /// # Shapes
+    /// - `x`: embedded target `[batch, tgt_len, d_model]`
+    /// - `memory`: `[batch, src_len, d_model]`
+    /// - masks: see [`DecoderLayer::forward`]
+    pub fn forward(
+        &self,
+        mut x: Tensor<B, 3>,
+        memory: &Tensor<B, 3>,
+        self_mask: Option<Tensor<B, 4, Bool>>,
+        cross_mask: Option<Tensor<B, 4, Bool>>,
+        mut cache: Option<&mut DecoderCache<B>>,
+    ) -> DecoderOutput<B> {
+        let tgt_len = x.dims()[1];
+        let mut self_weights = Vec::with_capacity(self.layers.len());
+        let mut cross_weights = Vec::with_capacity(self.layers.len());
+        for (i, layer) in self.layers.iter().enumerate() {
+            let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            let (out, sw, cw) = layer.forward(
+                x,
+                memory,
+                self_mask.clone(),
+                cross_mask.clone(),
+                layer_cache,
+            );
+            x = out;
+            self_weights.push(sw);
+            cross_weights.push(cw);
+        }
+        if let Some(cache) = cache {
+            cache.len += tgt_len;
+        }
+        if let Some(norm) = &self.norm {
+            x = norm.forward(x);
+        }
+        DecoderOutput {
+            hidden: x,
+            self_weights,
+            cross_weights,
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Positional information added to the token embeddings (section 3.5).
+
+use burn::module::Module;
+use burn::nn::{Embedding, EmbeddingConfig};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// How positions are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Positional {
+    /// The paper's fixed sinusoids: `PE(pos, 2i) = sin(pos / 10000^(2i/d))`,
+    /// `PE(pos, 2i+1) = cos(pos / 10000^(2i/d))`.
+    #[default]
+    Sinusoidal,
+    /// A learned embedding per position (the paper's section 3.5 alternative, "nearly identical
+    /// results").
+    Learned,
+}
+
+/// Configuration of [`PositionalEncoding`].
+#[derive(Config, Debug)]
+pub struct PositionalEncodingConfig {
+    pub d_model: usize,
+    /// Longest sequence the model accepts.
+    pub max_len: usize,
+    #[config(default = "Positional::Sinusoidal")]
+    pub kind: Positional,
+}
+
+/// Adds position vectors to embeddings. The sinusoid table is computed once at `init` and kept as
+/// a constant (not a parameter: it is not saved and gets no gradient).
+#[derive(Module, Debug)]
+pub struct PositionalEncoding<B: Backend> {
+    /// `[max_len, d_model]`, present for [`Positional::Sinusoidal`].
+    sinusoids: Option<Tensor<B, 2>>,
+    /// Present for [`Positional::Learned`].
+    pub learned: Option<Embedding<B>>,
+    max_len: usize,
+}
+
+/// The sinusoid table, `[max_len, d_model]`, row-major.
+pub fn sinusoid_table(max_len: usize, d_model: usize) -> Vec<f32> {
+    let mut table = vec![0.0f32; max_len * d_model];
+    for pos in 0..max_len {
+        for i in (0..d_model).step_by(2) {
+            // Computed in f64 then rounded, like PyTorch's reference which uses exp/log in f32;
+            // the two agree to ~1e-7 for the lengths used here.
+            let angle = pos as f64 / 10000f64.powf(i as f64 / d_model as f64);
+            table[pos * d_model + i] = angle.sin() as f32;
+            if i + 1 < d_model {
+                table[pos * d_model + i + 1] = angle.cos() as f32;
+            }
+        }
+    }
+    table
+}
+
+impl PositionalEncodingConfig {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> PositionalEncoding<B> {
+        let (sinusoids, learned) = match self.kind {
+            Positional::Sinusoidal => {
+                let data = TensorData::new(
+                    sinusoid_table(self.max_len, self.d_model),
+                    [self.max_len, self.d_model],
+                );
+                (Some(Tensor::from_data(data, device)), None)
+            }
+            Positional::Learned => (
+                None,
+                Some(EmbeddingConfig::new(self.max_len, self.d_model).init(device)),
+            ),
+        };
+        PositionalEncoding {
+            sinusoids,
+            learned,
+            max_len: self.max_len,
+        }
+    }
+}
+
+impl<B: Backend> PositionalEncoding<B> {
+    /// Longest sequence this encoding covers.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// Add the encodings of positions `offset..offset + len` to `x` (an offset > 0 is used by
+    /// step-by-step decoding).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, len, d_model]`
+    /// - output: `[batch, len, d_model]`
+    pub fn forward(&self, x: Tensor<B, 3>, offset: usize) -> Tensor<B, 3> {
+        let [batch, len, d_model] = x.dims();
+        assert!(
+            offset + len <= self.max_len,
+            "sequence of {} positions exceeds max_len {}",
+            offset + len,
+            self.max_len
+        );
+        let positions = match (&self.sinusoids, &self.learned) {
+            (Some(table), _) => table.clone().narrow(0, offset, len),
+            (None, Some(embedding)) => {
+                let ids =
+                    Tensor::<B, 1, Int>::arange(offset as i64..(offset + len) as i64, &x.device());
+                embedding
+                    .forward(ids.reshape([1, len]))
+                    .reshape([len, d_model])
+            }
+            (None, None) => unreachable!("positional encoding has neither table nor embedding"),
+        };
+        x + positions
+            .reshape([1, len, d_model])
+            .expand([batch, len, d_model])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sinusoids_follow_the_paper() {
+        let d = 6;
+        let table = sinusoid_table(4, d);
+        // position 0: sin(0) = 0 on even dims, cos(0) = 1 on odd dims
+        assert_eq!(&table[0..6], &[0.0, 1.0, 0.0, 1.0, 0.0, 1.0]);
+        // position 3, dims 2 and 3: angle = 3 / 10000^(2/6)
+        let angle = 3.0f64 / 10000f64.powf(2.0 / 6.0);
+        assert!((table[3 * d + 2] as f64 - angle.sin()).abs() < 1e-6);
+        assert!((table[3 * d + 3] as f64 - angle.cos()).abs() < 1e-6);
+    }
+}

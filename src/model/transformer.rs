@@ -1,0 +1,289 @@
+//! The encoder-decoder model: embeddings + positions, encoder, decoder, generator.
+
+use super::decoder::{Decoder, DecoderCache, DecoderConfig, DecoderOutput};
+use super::encoder::{Encoder, EncoderConfig, EncoderOutput};
+use super::feed_forward::Activation;
+use super::mask::{attention_mask, causal_mask_after};
+use super::positional::{Positional, PositionalEncoding, PositionalEncodingConfig};
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::prelude::*;
+
+/// Hyperparameters of the whole model. Defaults are the paper's base model (Table 3), except
+/// the vocabulary sizes, which come from the data (0 = "not set yet").
+#[derive(Config, Debug, PartialEq)]
+pub struct TransformerConfig {
+    #[config(default = 0)]
+    pub src_vocab_size: usize,
+    #[config(default = 0)]
+    pub tgt_vocab_size: usize,
+    #[config(default = 512)]
+    pub d_model: usize,
+    #[config(default = 8)]
+    pub n_heads: usize,
+    #[config(default = 2048)]
+    pub d_ff: usize,
+    #[config(default = 6)]
+    pub n_encoder_layers: usize,
+    #[config(default = 6)]
+    pub n_decoder_layers: usize,
+    /// Dropout on embeddings+positions, on each sublayer output, inside the FFN and on the
+    /// attention probabilities (the paper's P_drop).
+    #[config(default = 0.1)]
+    pub dropout: f64,
+    #[config(default = "Activation::Relu")]
+    pub activation: Activation,
+    /// `false` = post-norm (the paper); `true` = pre-norm.
+    #[config(default = false)]
+    pub norm_first: bool,
+    /// A LayerNorm at the end of each stack (PyTorch's `nn.Transformer` always has one; pre-norm
+    /// needs it; the paper's post-norm model has none).
+    #[config(default = false)]
+    pub final_norm: bool,
+    /// Longest source or target sequence (positions) the model accepts.
+    #[config(default = 256)]
+    pub max_len: usize,
+    #[config(default = "Positional::Sinusoidal")]
+    pub positional: Positional,
+    /// Multiply embeddings by sqrt(d_model) before adding positions (section 3.4).
+    #[config(default = true)]
+    pub scale_embeddings: bool,
+    /// One embedding table for source and target (needs equal vocabularies).
+    #[config(default = false)]
+    pub share_embeddings: bool,
+    /// The generator reuses the target embedding matrix (transposed, no bias), section 3.4.
+    #[config(default = false)]
+    pub tie_generator: bool,
+    #[config(default = 1e-5)]
+    pub layer_norm_eps: f64,
+}
+
+/// A configuration that cannot build a working model.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("{0} must be greater than 0")]
+    Zero(&'static str),
+    #[error("d_model ({d_model}) must be divisible by n_heads ({n_heads})")]
+    HeadsDontDivide { d_model: usize, n_heads: usize },
+    #[error("dropout must be in [0, 1), got {0}")]
+    Dropout(f64),
+    #[error("share_embeddings needs equal vocabularies, got source {src} and target {tgt}")]
+    SharedVocab { src: usize, tgt: usize },
+    #[error("layer_norm_eps must be positive, got {0}")]
+    Epsilon(f64),
+}
+
+impl TransformerConfig {
+    /// Check that the configuration can build a working model.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, value) in [
+            ("src_vocab_size", self.src_vocab_size),
+            ("tgt_vocab_size", self.tgt_vocab_size),
+            ("d_model", self.d_model),
+            ("n_heads", self.n_heads),
+            ("d_ff", self.d_ff),
+            ("n_encoder_layers", self.n_encoder_layers),
+            ("n_decoder_layers", self.n_decoder_layers),
+            ("max_len", self.max_len),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        if self.d_model % self.n_heads != 0 {
+            return Err(ConfigError::HeadsDontDivide {
+                d_model: self.d_model,
+                n_heads: self.n_heads,
+            });
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(ConfigError::Dropout(self.dropout));
+        }
+        if self.share_embeddings && self.src_vocab_size != self.tgt_vocab_size {
+            return Err(ConfigError::SharedVocab {
+                src: self.src_vocab_size,
+                tgt: self.tgt_vocab_size,
+            });
+        }
+        if self.layer_norm_eps.is_nan() || self.layer_norm_eps <= 0.0 {
+            return Err(ConfigError::Epsilon(self.layer_norm_eps));
+        }
+        Ok(())
+    }
+
+    fn encoder(&self) -> EncoderConfig {
+        EncoderConfig::new(self.d_model, self.n_heads, self.d_ff)
+            .with_n_layers(self.n_encoder_layers)
+            .with_dropout(self.dropout)
+            .with_activation(self.activation)
+            .with_norm_first(self.norm_first)
+            .with_final_norm(self.final_norm)
+            .with_layer_norm_eps(self.layer_norm_eps)
+    }
+
+    fn decoder(&self) -> DecoderConfig {
+        DecoderConfig::new(self.d_model, self.n_heads, self.d_ff)
+            .with_n_layers(self.n_decoder_layers)
+            .with_dropout(self.dropout)
+            .with_activation(self.activation)
+            .with_norm_first(self.norm_first)
+            .with_final_norm(self.final_norm)
+            .with_layer_norm_eps(self.layer_norm_eps)
+    }
+
+    /// Build the model with freshly initialised weights. Panics on an invalid configuration:
+    /// call [`Self::validate`] first on anything a user wrote.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Transformer<B> {
+        if let Err(err) = self.validate() {
+            panic!("invalid TransformerConfig: {err}");
+        }
+        let src_embed = EmbeddingConfig::new(self.src_vocab_size, self.d_model).init(device);
+        let tgt_embed = (!self.share_embeddings)
+            .then(|| EmbeddingConfig::new(self.tgt_vocab_size, self.d_model).init(device));
+        let generator = (!self.tie_generator)
+            .then(|| LinearConfig::new(self.d_model, self.tgt_vocab_size).init(device));
+        Transformer {
+            src_embed,
+            tgt_embed,
+            positions: PositionalEncodingConfig::new(self.d_model, self.max_len)
+                .with_kind(self.positional)
+                .init(device),
+            encoder: self.encoder().init(device),
+            decoder: self.decoder().init(device),
+            generator,
+            dropout: DropoutConfig::new(self.dropout).init(),
+            d_model: self.d_model,
+            scale_embeddings: self.scale_embeddings,
+        }
+    }
+}
+
+/// The Transformer encoder-decoder.
+#[derive(Module, Debug)]
+pub struct Transformer<B: Backend> {
+    pub src_embed: Embedding<B>,
+    /// `None` when embeddings are shared: the target side uses `src_embed`.
+    pub tgt_embed: Option<Embedding<B>>,
+    pub positions: PositionalEncoding<B>,
+    pub encoder: Encoder<B>,
+    pub decoder: Decoder<B>,
+    /// `None` when tied to the target embedding.
+    pub generator: Option<Linear<B>>,
+    dropout: Dropout,
+    d_model: usize,
+    scale_embeddings: bool,
+}
+
+impl<B: Backend> Transformer<B> {
+    /// Number of decoder layers (the size of a [`DecoderCache`]).
+    pub fn n_decoder_layers(&self) -> usize {
+        self.decoder.layers.len()
+    }
+
+    /// Longest sequence the positional encoding covers.
+    pub fn max_len(&self) -> usize {
+        self.positions.max_len()
+    }
+
+    fn target_embedding(&self) -> &Embedding<B> {
+        self.tgt_embed.as_ref().unwrap_or(&self.src_embed)
+    }
+
+    /// Token embeddings (scaled by sqrt(d_model)) + positions from `offset`, then dropout.
+    fn embed(
+        &self,
+        embedding: &Embedding<B>,
+        tokens: Tensor<B, 2, Int>,
+        offset: usize,
+    ) -> Tensor<B, 3> {
+        let mut x = embedding.forward(tokens); // [batch, len, d_model]
+        if self.scale_embeddings {
+            x = x.mul_scalar((self.d_model as f64).sqrt());
+        }
+        self.dropout.forward(self.positions.forward(x, offset))
+    }
+
+    /// Run the encoder.
+    ///
+    /// # Shapes
+    /// - `src`: `[batch, src_len]` token ids
+    /// - `src_padding`: `[batch, src_len]`, `true` at padding
+    /// - output memory: `[batch, src_len, d_model]`
+    pub fn encode(
+        &self,
+        src: Tensor<B, 2, Int>,
+        src_padding: Option<Tensor<B, 2, Bool>>,
+    ) -> EncoderOutput<B> {
+        let x = self.embed(&self.src_embed, src, 0);
+        self.encoder.forward(x, attention_mask(src_padding, None))
+    }
+
+    /// Run the decoder over `tgt` (decoder input tokens, i.e. BEGIN + target so far) and return its
+    /// hidden states; [`Self::generate`] turns them into logits. With a `cache`, `tgt` holds only
+    /// the new positions, placed after the `cache.len` positions already decoded.
+    ///
+    /// # Shapes
+    /// - `tgt`: `[batch, tgt_len]`
+    /// - `memory`: `[batch, src_len, d_model]`
+    /// - `src_padding`: `[batch, src_len]`, `tgt_padding`: `[batch, tgt_len]`; `true` = padding
+    /// - output hidden: `[batch, tgt_len, d_model]`
+    pub fn decode(
+        &self,
+        tgt: Tensor<B, 2, Int>,
+        memory: &Tensor<B, 3>,
+        src_padding: Option<Tensor<B, 2, Bool>>,
+        tgt_padding: Option<Tensor<B, 2, Bool>>,
+        cache: Option<&mut DecoderCache<B>>,
+    ) -> DecoderOutput<B> {
+        let [_, tgt_len] = tgt.dims();
+        let offset = cache.as_ref().map_or(0, |c| c.len);
+        let device = tgt.device();
+        let x = self.embed(self.target_embedding(), tgt, offset);
+        // Query i (absolute position offset + i) may see keys 0..=offset + i. A single step
+        // with a cache sees everything decoded so far: no mask needed.
+        let causal = (tgt_len > 1).then(|| causal_mask_after(tgt_len, offset, &device));
+        // Target padding applies to the keys of this call only; with a cache, earlier positions
+        // were real tokens.
+        let tgt_padding = tgt_padding.filter(|_| offset == 0);
+        let self_mask = attention_mask(tgt_padding, causal);
+        let cross_mask = attention_mask(src_padding, None);
+        self.decoder
+            .forward(x, memory, self_mask, cross_mask, cache)
+    }
+
+    /// The generator: a linear map to vocabulary logits (the softmax is left to the loss or the
+    /// decoder, which need log-probabilities).
+    ///
+    /// # Shapes
+    /// - `hidden`: `[batch, len, d_model]`
+    /// - output: `[batch, len, tgt_vocab]`
+    pub fn generate(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        match &self.generator {
+            Some(generator) => generator.forward(hidden),
+            None => {
+                let weight = self.target_embedding().weight.val(); // [tgt_vocab, d_model]
+                burn::tensor::module::linear(hidden, weight.transpose(), None)
+            }
+        }
+    }
+
+    /// Teacher-forced forward: logits for every target position.
+    ///
+    /// # Shapes
+    /// - `src`: `[batch, src_len]`, `tgt`: `[batch, tgt_len]` (decoder input: BEGIN + target)
+    /// - paddings: `[batch, src_len]`, `[batch, tgt_len]`, `true` = padding
+    /// - output: `[batch, tgt_len, tgt_vocab]`
+    pub fn forward(
+        &self,
+        src: Tensor<B, 2, Int>,
+        src_padding: Option<Tensor<B, 2, Bool>>,
+        tgt: Tensor<B, 2, Int>,
+        tgt_padding: Option<Tensor<B, 2, Bool>>,
+    ) -> Tensor<B, 3> {
+        let memory = self.encode(src, src_padding.clone()).memory;
+        let hidden = self
+            .decode(tgt, &memory, src_padding, tgt_padding, None)
+            .hidden;
+        self.generate(hidden)
+    }
+}

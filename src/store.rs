@@ -1,0 +1,161 @@
+//! Model weights on disk: safetensors in PyTorch's layout.
+//!
+//! The file a model is saved to is exactly the `state_dict()` of the reference PyTorch module
+//! (`scripts/pytorch_reference.py`, class `Seq2Seq`): `src_embed.weight`, `tgt_embed.weight`,
+//! `transformer.{encoder,decoder}.layers.N.*` as `nn.Transformer` names them (packed
+//! `in_proj_weight`/`in_proj_bias`, `multihead_attn`, `linear1`/`linear2`, `norm1..3`),
+//! `transformer.{encoder,decoder}.norm.*` and `generator.weight`/`generator.bias`. Linear weights
+//! are `[out, in]` as in PyTorch (Burn keeps `[in, out]`; burn-store's adapters transpose).
+//! So the same reader ([`load_weights`]) imports PyTorch models and loads our own, and our files load in PyTorch.
+//!
+//! Options without a PyTorch counterpart use names of our own: `pos_embed.weight` (learned
+//! positions). Shared embeddings have no `tgt_embed.weight`; a tied generator has no
+//! `generator.*`.
+
+use burn::prelude::*;
+use burn_store::{
+    BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore,
+};
+use std::path::{Path, PathBuf};
+
+/// Why weights could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot read weights from {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error("cannot write weights to {path}: {message}")]
+    Write { path: PathBuf, message: String },
+    #[error(
+        "weights in {path} do not match the model config: {}",
+        describe_mismatch(missing, unused, errors)
+    )]
+    Mismatch {
+        path: PathBuf,
+        missing: Vec<String>,
+        unused: Vec<String>,
+        errors: Vec<String>,
+    },
+}
+
+fn describe_mismatch(missing: &[String], unused: &[String], errors: &[String]) -> String {
+    let mut parts = Vec::new();
+    let list = |names: &[String]| {
+        let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+        let more = names.len().saturating_sub(5);
+        if more > 0 {
+            format!("{} and {more} more", shown.join(", "))
+        } else {
+            shown.join(", ")
+        }
+    };
+    if !errors.is_empty() {
+        parts.push(format!(
+            "{} tensor(s) with wrong shape or type: {}",
+            errors.len(),
+            list(errors)
+        ));
+    }
+    if !missing.is_empty() {
+        parts.push(format!(
+            "{} tensor(s) missing: {}",
+            missing.len(),
+            list(missing)
+        ));
+    }
+    if !unused.is_empty() {
+        parts.push(format!(
+            "{} unexpected tensor(s): {}",
+            unused.len(),
+            list(unused)
+        ));
+    }
+    parts.join("; ")
+}
+
+/// Burn module path -> PyTorch state-dict key (for saving). Applied in order.
+/// Patterns also match at the root, so single layers load from their own state dicts.
+const TO_PYTORCH: &[(&str, &str)] = &[
+    (r"^(encoder|decoder)\.", "transformer.$1."),
+    (r"(^|\.)in_proj\.(weight|bias)$", "${1}in_proj_$2"),
+    (r"(^|\.)cross_attn\.", "${1}multihead_attn."),
+    (r"(^|\.)ffn\.(linear[12])\.", "${1}$2."),
+    (r"^positions\.learned\.", "pos_embed."),
+];
+
+/// PyTorch state-dict key -> Burn module path (for loading). Applied in order.
+const FROM_PYTORCH: &[(&str, &str)] = &[
+    (r"^transformer\.(encoder|decoder)\.", "$1."),
+    (r"(^|\.)in_proj_(weight|bias)$", "${1}in_proj.$2"),
+    (r"(^|\.)multihead_attn\.", "${1}cross_attn."),
+    (r"(^|\.)(linear[12])\.", "${1}ffn.$2."),
+    (r"^pos_embed\.", "positions.learned."),
+];
+
+fn remapper(patterns: &[(&str, &str)]) -> KeyRemapper {
+    KeyRemapper::from_patterns(patterns.to_vec()).expect("the remapping patterns are valid regexes")
+}
+
+/// Load weights in PyTorch layout from a safetensors file into `model` (whose config decides
+/// which tensors are expected). Every expected tensor must be present with the right shape and
+/// no tensor may be left over. Works for the whole [`crate::model::Transformer`] and for any of its parts
+/// (a layer, an attention module) given that part's own state dict.
+pub fn load_weights<B: Backend, M: Module<B>>(mut model: M, path: &Path) -> Result<M, StoreError> {
+    if !path.is_file() {
+        return Err(StoreError::Read {
+            path: path.to_path_buf(),
+            message: "no such file".into(),
+        });
+    }
+    let mut store = SafetensorsStore::from_file(path)
+        .with_from_adapter(PyTorchToBurnAdapter)
+        .remap(remapper(FROM_PYTORCH))
+        .allow_partial(true)
+        .validate(false);
+    let result = model
+        .load_from(&mut store)
+        .map_err(|err| StoreError::Read {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        })?;
+    if !result.missing.is_empty() || !result.unused.is_empty() || !result.errors.is_empty() {
+        return Err(StoreError::Mismatch {
+            path: path.to_path_buf(),
+            missing: result
+                .missing
+                .iter()
+                .map(|(name, _)| to_pytorch_name(name))
+                .collect(),
+            unused: result.unused.clone(),
+            errors: result.errors.iter().map(|e| format!("{e:?}")).collect(),
+        });
+    }
+    Ok(model)
+}
+
+/// The PyTorch key of a Burn module path (used in error messages).
+fn to_pytorch_name(path: &str) -> String {
+    remapper(TO_PYTORCH)
+        .to_regex_pairs()
+        .iter()
+        .fold(path.to_string(), |name, (re, to)| {
+            re.replace(&name, to.as_str()).into_owned()
+        })
+}
+
+/// Save weights in PyTorch layout. Written to a temporary file first and renamed into place, so
+/// a crash during the save leaves any previous file intact.
+pub fn save_weights<B: Backend, M: Module<B>>(model: &M, path: &Path) -> Result<(), StoreError> {
+    let write_err = |message: String| StoreError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
+    let tmp = crate::fsutil::temp_path(path);
+    let mut store = SafetensorsStore::from_file(&tmp)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .remap(remapper(TO_PYTORCH))
+        .overwrite(true);
+    model
+        .save_into(&mut store)
+        .map_err(|err| write_err(err.to_string()))?;
+    crate::fsutil::commit(&tmp, path).map_err(|err| write_err(err.to_string()))
+}

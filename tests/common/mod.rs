@@ -1,0 +1,101 @@
+//! Reading the PyTorch fixtures written by `scripts/pytorch_reference.py`.
+#![allow(dead_code)]
+
+use burn::prelude::*;
+use safetensors::{Dtype, SafeTensors};
+use std::path::PathBuf;
+
+pub fn fixture_path(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(file)
+}
+
+/// The inputs and outputs of one fixture (`NAME.io.safetensors`).
+pub struct Io {
+    bytes: Vec<u8>,
+    name: String,
+}
+
+impl Io {
+    pub fn load(name: &str) -> Self {
+        let path = fixture_path(&format!("{name}.io.safetensors"));
+        let bytes =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        Io {
+            bytes,
+            name: name.to_string(),
+        }
+    }
+
+    fn raw(&self, key: &str) -> (Vec<usize>, Dtype, Vec<u8>) {
+        let st = SafeTensors::deserialize(&self.bytes).expect("valid safetensors");
+        let view = st
+            .tensor(key)
+            .unwrap_or_else(|_| panic!("fixture {} has no tensor {key}", self.name));
+        (view.shape().to_vec(), view.dtype(), view.data().to_vec())
+    }
+
+    pub fn float<B: Backend, const D: usize>(&self, key: &str, device: &B::Device) -> Tensor<B, D> {
+        let (shape, dtype, data) = self.raw(key);
+        assert_eq!(dtype, Dtype::F32, "{key} is not f32");
+        let values: Vec<f32> = data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        Tensor::from_data(TensorData::new(values, shape), device)
+    }
+
+    fn i64s(&self, key: &str) -> (Vec<usize>, Vec<i64>) {
+        let (shape, dtype, data) = self.raw(key);
+        assert_eq!(dtype, Dtype::I64, "{key} is not i64");
+        let values = data
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        (shape, values)
+    }
+
+    pub fn int<B: Backend, const D: usize>(
+        &self,
+        key: &str,
+        device: &B::Device,
+    ) -> Tensor<B, D, Int> {
+        let (shape, values) = self.i64s(key);
+        Tensor::from_data(TensorData::new(values, shape), device)
+    }
+
+    /// A 0/1 mask (1 = blocked) as a Bool tensor (`true` = blocked).
+    pub fn mask<B: Backend, const D: usize>(
+        &self,
+        key: &str,
+        device: &B::Device,
+    ) -> Tensor<B, D, Bool> {
+        let (shape, values) = self.i64s(key);
+        let values: Vec<bool> = values.iter().map(|&v| v != 0).collect();
+        Tensor::from_data(TensorData::new(values, shape), device)
+    }
+}
+
+/// Largest absolute difference; panics with both values if shapes differ or it exceeds `tol`.
+pub fn assert_close<B: Backend, const D: usize>(
+    what: &str,
+    actual: Tensor<B, D>,
+    expected: Tensor<B, D>,
+    tol: f32,
+) -> f32 {
+    assert_eq!(actual.dims(), expected.dims(), "{what}: shape");
+    let a = actual.into_data().to_vec::<f32>().unwrap();
+    let e = expected.into_data().to_vec::<f32>().unwrap();
+    let max = a
+        .iter()
+        .zip(&e)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        max.is_finite() && max <= tol,
+        "{what}: max abs error {max} > {tol}"
+    );
+    eprintln!("{what}: max abs error {max:.3e}");
+    max
+}
