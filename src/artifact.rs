@@ -1,0 +1,177 @@
+//! A model directory: everything inference needs, written atomically.
+//!
+//! ```text
+//! DIR/config.json        the experiment config (model, data, optimizer, training)
+//! DIR/model.safetensors  weights in PyTorch layout (see `store`)
+//! DIR/src_vocab.json     source symbols, index = id
+//! DIR/tgt_vocab.json     target symbols, index = id
+//! ```
+
+use crate::config::ExperimentConfig;
+use crate::model::Transformer;
+use crate::store::{load_weights, save_weights, StoreError};
+use crate::vocab::{Vocab, VocabError};
+use burn::prelude::*;
+use std::path::{Path, PathBuf};
+
+pub const CONFIG_FILE: &str = "config.json";
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+pub const SRC_VOCAB_FILE: &str = "src_vocab.json";
+pub const TGT_VOCAB_FILE: &str = "tgt_vocab.json";
+
+/// Why a model directory could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("{0} is not a model directory (no {CONFIG_FILE}); train one with `seq2seq train` or import one with `seq2seq import-pytorch`")]
+    NotAModel(PathBuf),
+    #[error("cannot read config {path}: {message}")]
+    Config { path: PathBuf, message: String },
+    #[error("config {path} cannot build a model: {source}")]
+    InvalidModel {
+        path: PathBuf,
+        source: crate::model::ConfigError,
+    },
+    #[error(transparent)]
+    Vocab(#[from] VocabError),
+    #[error("{which} vocabulary has {found} symbols but the model config expects {expected}")]
+    VocabSize {
+        which: &'static str,
+        found: usize,
+        expected: usize,
+    },
+    #[error(transparent)]
+    Weights(#[from] StoreError),
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A loaded model directory.
+#[derive(Debug)]
+pub struct LoadedModel<B: Backend> {
+    pub model: Transformer<B>,
+    pub config: ExperimentConfig,
+    pub src_vocab: Vocab,
+    pub tgt_vocab: Vocab,
+}
+
+/// Read and check an experiment config file (unknown or missing fields, impossible values).
+pub fn read_config(path: &Path) -> Result<ExperimentConfig, ArtifactError> {
+    let text = std::fs::read_to_string(path).map_err(|err| ArtifactError::Config {
+        path: path.to_path_buf(),
+        message: err.to_string(),
+    })?;
+    let config: ExperimentConfig =
+        serde_json::from_str(&text).map_err(|err| ArtifactError::Config {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        })?;
+    Ok(config)
+}
+
+fn check_vocab(which: &'static str, vocab: &Vocab, expected: usize) -> Result<(), ArtifactError> {
+    if vocab.len() != expected {
+        return Err(ArtifactError::VocabSize {
+            which,
+            found: vocab.len(),
+            expected,
+        });
+    }
+    Ok(())
+}
+
+/// Write a model directory (creating it). Each file is replaced atomically.
+pub fn save<B: Backend>(
+    dir: &Path,
+    model: &Transformer<B>,
+    config: &ExperimentConfig,
+    src_vocab: &Vocab,
+    tgt_vocab: &Vocab,
+) -> Result<(), ArtifactError> {
+    let io = |path: PathBuf| move |source| ArtifactError::Io { path, source };
+    std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
+    save_weights(model, &dir.join(WEIGHTS_FILE))?;
+    src_vocab
+        .write_json(&dir.join(SRC_VOCAB_FILE))
+        .map_err(io(dir.join(SRC_VOCAB_FILE)))?;
+    tgt_vocab
+        .write_json(&dir.join(TGT_VOCAB_FILE))
+        .map_err(io(dir.join(TGT_VOCAB_FILE)))?;
+    // The config goes last: a directory with a config.json is complete.
+    crate::fsutil::write_atomic(&dir.join(CONFIG_FILE), config.to_string().as_bytes())
+        .map_err(io(dir.join(CONFIG_FILE)))?;
+    Ok(())
+}
+
+/// Load a model directory, checking that config, vocabularies and weights agree.
+pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<LoadedModel<B>, ArtifactError> {
+    let config_path = dir.join(CONFIG_FILE);
+    if !config_path.is_file() {
+        return Err(ArtifactError::NotAModel(dir.to_path_buf()));
+    }
+    let config = read_config(&config_path)?;
+    config
+        .model
+        .validate()
+        .map_err(|source| ArtifactError::InvalidModel {
+            path: config_path.clone(),
+            source,
+        })?;
+    let src_vocab = Vocab::read_json(&dir.join(SRC_VOCAB_FILE))?;
+    let tgt_vocab = Vocab::read_json(&dir.join(TGT_VOCAB_FILE))?;
+    check_vocab("source", &src_vocab, config.model.src_vocab_size)?;
+    check_vocab("target", &tgt_vocab, config.model.tgt_vocab_size)?;
+    let model = load_weights(config.model.init::<B>(device), &dir.join(WEIGHTS_FILE))?;
+    Ok(LoadedModel {
+        model,
+        config,
+        src_vocab,
+        tgt_vocab,
+    })
+}
+
+/// Turn a PyTorch state dict (safetensors, the layout described in [`crate::store`]), a model
+/// config (JSON, [`crate::model::TransformerConfig`]) and two plain-text vocabularies (one symbol
+/// per line, line number = id, ids 0-3 = `<pad> <s> </s> <unk>`) into a model directory.
+pub fn import_pytorch<B: Backend>(
+    weights: &Path,
+    model_config: &Path,
+    src_vocab: &Path,
+    tgt_vocab: &Path,
+    data: crate::data::DataConfig,
+    out: &Path,
+    device: &B::Device,
+) -> Result<LoadedModel<B>, ArtifactError> {
+    let text = std::fs::read_to_string(model_config).map_err(|err| ArtifactError::Config {
+        path: model_config.to_path_buf(),
+        message: err.to_string(),
+    })?;
+    let model_cfg: crate::model::TransformerConfig =
+        serde_json::from_str(&text).map_err(|err| ArtifactError::Config {
+            path: model_config.to_path_buf(),
+            message: err.to_string(),
+        })?;
+    model_cfg
+        .validate()
+        .map_err(|source| ArtifactError::InvalidModel {
+            path: model_config.to_path_buf(),
+            source,
+        })?;
+    let src_vocab = Vocab::read_text(src_vocab)?;
+    let tgt_vocab = Vocab::read_text(tgt_vocab)?;
+    check_vocab("source", &src_vocab, model_cfg.src_vocab_size)?;
+    check_vocab("target", &tgt_vocab, model_cfg.tgt_vocab_size)?;
+    let model = load_weights(model_cfg.init::<B>(device), weights)?;
+    let mut config = crate::config::ExperimentConfig::preset(crate::config::Preset::Base);
+    config.model = model_cfg;
+    config.data = data;
+    save(out, &model, &config, &src_vocab, &tgt_vocab)?;
+    Ok(LoadedModel {
+        model,
+        config,
+        src_vocab,
+        tgt_vocab,
+    })
+}

@@ -1,0 +1,136 @@
+//! Batching: pad, build padding masks, and prepare teacher forcing.
+//!
+//! For a target `y_1 .. y_n` the decoder reads `BEGIN y_1 .. y_n` and is trained to predict
+//! `y_1 .. y_n END`: the input is the label shifted right by one (section 3.4's "output embeddings
+//! are offset by one position").
+
+use crate::vocab::{BEGIN, END, PAD};
+use burn::data::dataloader::batcher::Batcher;
+use burn::prelude::*;
+
+/// A tokenised example: ids without BEGIN/END.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedPair {
+    pub src: Vec<usize>,
+    pub tgt: Vec<usize>,
+}
+
+/// A padded batch ready for the model.
+#[derive(Debug, Clone)]
+pub struct Seq2SeqBatch<B: Backend> {
+    /// `[batch, src_len]` source ids, PAD-filled.
+    pub src: Tensor<B, 2, Int>,
+    /// `[batch, src_len]`, `true` at padding.
+    pub src_padding: Tensor<B, 2, Bool>,
+    /// `[batch, tgt_len]` decoder input: BEGIN + target, PAD-filled.
+    pub tgt_in: Tensor<B, 2, Int>,
+    /// `[batch, tgt_len]`, `true` at padding of `tgt_in`.
+    pub tgt_padding: Tensor<B, 2, Bool>,
+    /// `[batch, tgt_len]` labels: target + END, PAD-filled (PAD is ignored by the loss).
+    pub tgt_out: Tensor<B, 2, Int>,
+}
+
+/// Builds [`Seq2SeqBatch`]es. Items are whole buckets (`Vec<EncodedPair>`, see [`buckets`]) so a
+/// batch holds sequences of similar length and wastes little padding.
+#[derive(Debug, Clone, Default)]
+pub struct Seq2SeqBatcher;
+
+fn padded<B: Backend>(rows: &[Vec<usize>], len: usize, device: &B::Device) -> Tensor<B, 2, Int> {
+    let data: Vec<i64> = rows
+        .iter()
+        .flat_map(|row| {
+            row.iter()
+                .map(|&id| id as i64)
+                .chain(std::iter::repeat(PAD as i64))
+                .take(len)
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(data, [rows.len(), len]), device)
+}
+
+impl Seq2SeqBatcher {
+    /// Batch a list of pairs.
+    pub fn batch_pairs<B: Backend>(&self, items: &[EncodedPair], device: &B::Device) -> Seq2SeqBatch<B> {
+        assert!(!items.is_empty(), "cannot batch zero examples");
+        let src_rows: Vec<Vec<usize>> = items.iter().map(|p| p.src.clone()).collect();
+        let tgt_in_rows: Vec<Vec<usize>> = items
+            .iter()
+            .map(|p| std::iter::once(BEGIN).chain(p.tgt.iter().copied()).collect())
+            .collect();
+        let tgt_out_rows: Vec<Vec<usize>> = items
+            .iter()
+            .map(|p| p.tgt.iter().copied().chain(std::iter::once(END)).collect())
+            .collect();
+        let src_len = src_rows.iter().map(Vec::len).max().unwrap_or(0);
+        let tgt_len = tgt_in_rows.iter().map(Vec::len).max().unwrap_or(0);
+        let src = padded::<B>(&src_rows, src_len, device);
+        let tgt_in = padded::<B>(&tgt_in_rows, tgt_len, device);
+        Seq2SeqBatch {
+            src_padding: crate::model::mask::padding_mask(&src, PAD),
+            tgt_padding: crate::model::mask::padding_mask(&tgt_in, PAD),
+            src,
+            tgt_in,
+            tgt_out: padded::<B>(&tgt_out_rows, tgt_len, device),
+        }
+    }
+}
+
+impl<B: Backend> Batcher<B, Vec<EncodedPair>, Seq2SeqBatch<B>> for Seq2SeqBatcher {
+    fn batch(&self, items: Vec<Vec<EncodedPair>>, device: &B::Device) -> Seq2SeqBatch<B> {
+        let pairs: Vec<EncodedPair> = items.into_iter().flatten().collect();
+        self.batch_pairs(&pairs, device)
+    }
+}
+
+/// Cut pairs into buckets of at most `batch_size` pairs of similar length (sorted by target then
+/// source length). The data loader shuffles the buckets; each bucket is one batch.
+pub fn buckets(mut pairs: Vec<EncodedPair>, batch_size: usize) -> Vec<Vec<EncodedPair>> {
+    assert!(batch_size > 0, "batch_size must be positive");
+    pairs.sort_by_key(|p| (p.tgt.len(), p.src.len()));
+    pairs.chunks(batch_size).map(<[EncodedPair]>::to_vec).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::tests::TestBackend;
+
+    fn ints(t: Tensor<TestBackend, 2, Int>) -> Vec<i64> {
+        t.into_data().convert::<i64>().to_vec::<i64>().unwrap()
+    }
+
+    #[test]
+    fn pads_masks_and_shifts_a_hand_made_batch() {
+        let device = Default::default();
+        let items = vec![
+            EncodedPair { src: vec![7, 8, 9], tgt: vec![4, 5] },
+            EncodedPair { src: vec![6], tgt: vec![4, 5, 6] },
+        ];
+        let batch = Seq2SeqBatcher.batch_pairs::<TestBackend>(&items, &device);
+        assert_eq!(batch.src.dims(), [2, 3]);
+        assert_eq!(ints(batch.src), vec![7, 8, 9, 6, 0, 0]);
+        assert_eq!(
+            batch.src_padding.into_data().to_vec::<bool>().unwrap(),
+            vec![false, false, false, false, true, true]
+        );
+        // decoder input = BEGIN(1) + target; labels = target + END(2)
+        assert_eq!(batch.tgt_in.dims(), [2, 4]);
+        assert_eq!(ints(batch.tgt_in), vec![1, 4, 5, 0, 1, 4, 5, 6]);
+        assert_eq!(ints(batch.tgt_out), vec![4, 5, 2, 0, 4, 5, 6, 2]);
+        assert_eq!(
+            batch.tgt_padding.into_data().to_vec::<bool>().unwrap(),
+            vec![false, false, false, true, false, false, false, false]
+        );
+    }
+
+    #[test]
+    fn buckets_group_similar_lengths() {
+        let pairs: Vec<EncodedPair> = [5, 1, 4, 2, 3]
+            .iter()
+            .map(|&n| EncodedPair { src: vec![9; n], tgt: vec![9; n] })
+            .collect();
+        let b = buckets(pairs, 2);
+        let lens: Vec<Vec<usize>> = b.iter().map(|b| b.iter().map(|p| p.tgt.len()).collect()).collect();
+        assert_eq!(lens, vec![vec![1, 2], vec![3, 4], vec![5]]);
+    }
+}

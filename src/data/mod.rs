@@ -1,0 +1,363 @@
+//! Data: readers for dictionaries, parallel text and synthetic tasks; splits; vocabularies; the
+//! batcher that pads and prepares teacher forcing.
+
+pub mod batcher;
+pub mod dictionary;
+pub mod parallel;
+pub mod split;
+pub mod synthetic;
+
+pub use batcher::{Seq2SeqBatch, Seq2SeqBatcher};
+pub use parallel::Tokenization;
+pub use split::Split;
+pub use synthetic::Synthetic;
+
+use crate::vocab::Vocab;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The vendored CMU Pronouncing Dictionary (`data/cmudict/`, BSD-style licence), compiled into
+/// the binary so `seq2seq train` works from any directory.
+pub const CMUDICT: &str = include_str!("../../data/cmudict/cmudict.dict");
+
+/// One training example: source tokens and target tokens (without BEGIN/END).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair {
+    pub src: Vec<String>,
+    pub tgt: Vec<String>,
+}
+
+/// An evaluation item: a source and every acceptable target (a word's pronunciations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub src: Vec<String>,
+    pub targets: Vec<Vec<String>>,
+}
+
+/// Why data could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid UTF-8 (first bad byte at offset {offset})")]
+    NotUtf8 { path: PathBuf, offset: usize },
+    #[error("{origin}:{line}: {message}")]
+    Malformed {
+        origin: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{origin} has no data (no usable lines)")]
+    Empty { origin: String },
+    #[error("the {task} task needs --data FILE")]
+    NeedsData { task: &'static str },
+    #[error("the {split} split is empty: the data set is too small for the split fractions")]
+    EmptySplit { split: &'static str },
+    #[error("invalid data config: {0}")]
+    Config(String),
+}
+
+/// Read a whole file as UTF-8, with errors that name it.
+pub fn read_text(path: &Path) -> Result<String, DataError> {
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|err| DataError::NotUtf8 {
+        path: path.to_path_buf(),
+        offset: err.utf8_error().valid_up_to(),
+    })
+}
+
+/// Which task to train on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskKind {
+    /// Grapheme-to-phoneme on a pronouncing dictionary (the vendored CMUdict by default).
+    G2p,
+    /// Copy a random letter string.
+    Copy,
+    /// Reverse a random letter string.
+    Reverse,
+    /// Sort a random letter string.
+    Sort,
+    /// Parallel text: `source<TAB>target` lines.
+    Tsv,
+}
+
+/// Everything about the data, saved with the model so inference prepares input the same way.
+#[derive(burn::config::Config, Debug, PartialEq)]
+pub struct DataConfig {
+    #[config(default = "TaskKind::G2p")]
+    pub task: TaskKind,
+    /// Data file (g2p: a dictionary in CMUdict or TAB layout, default the vendored CMUdict;
+    /// tsv: parallel text).
+    #[config(default = "None")]
+    pub path: Option<PathBuf>,
+    /// G2P: drop stress digits from phones.
+    #[config(default = false)]
+    pub strip_stress: bool,
+    /// Skip malformed lines (counted and reported) instead of stopping.
+    #[config(default = false)]
+    pub skip_bad_lines: bool,
+    /// TSV: how each side is split into tokens.
+    #[config(default = "Tokenization::Char")]
+    pub src_tokens: Tokenization,
+    #[config(default = "Tokenization::Char")]
+    pub tgt_tokens: Tokenization,
+    /// Fractions of the data held out (by key: the word for G2P, the source otherwise).
+    #[config(default = 0.05)]
+    pub dev_fraction: f64,
+    #[config(default = 0.05)]
+    pub test_fraction: f64,
+    #[config(default = 1)]
+    pub split_seed: u64,
+    /// Synthetic tasks: number of examples, alphabet size, lengths.
+    #[config(default = 20000)]
+    pub synthetic_size: usize,
+    #[config(default = 10)]
+    pub synthetic_symbols: usize,
+    #[config(default = 1)]
+    pub synthetic_min_len: usize,
+    #[config(default = 12)]
+    pub synthetic_max_len: usize,
+    /// Drop training pairs whose source or target is longer than this (0 = keep all that fit
+    /// the model's `max_len`).
+    #[config(default = 0)]
+    pub max_tokens: usize,
+}
+
+/// A data set cut into splits, with its vocabularies.
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    pub train: Vec<Pair>,
+    pub dev: Vec<Reference>,
+    pub test: Vec<Reference>,
+    pub src_vocab: Vocab,
+    pub tgt_vocab: Vocab,
+    /// Malformed lines skipped (with `skip_bad_lines`).
+    pub skipped_lines: usize,
+}
+
+/// Group pairs by source, keeping every distinct target (so evaluation can pick the best match).
+fn references(pairs: Vec<Pair>) -> Vec<Reference> {
+    let mut out: Vec<Reference> = Vec::new();
+    let mut index: std::collections::HashMap<Vec<String>, usize> = Default::default();
+    for pair in pairs {
+        match index.get(&pair.src) {
+            Some(&i) => {
+                if !out[i].targets.contains(&pair.tgt) {
+                    out[i].targets.push(pair.tgt)
+                }
+            }
+            None => {
+                index.insert(pair.src.clone(), out.len());
+                out.push(Reference {
+                    src: pair.src,
+                    targets: vec![pair.tgt],
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Flatten references back into training pairs.
+pub fn pairs(references: &[Reference]) -> Vec<Pair> {
+    references
+        .iter()
+        .flat_map(|r| {
+            r.targets.iter().map(|t| Pair {
+                src: r.src.clone(),
+                tgt: t.clone(),
+            })
+        })
+        .collect()
+}
+
+impl DataConfig {
+    pub fn validate(&self) -> Result<(), DataError> {
+        let bad = |m: String| Err(DataError::Config(m));
+        if !(0.0..1.0).contains(&self.dev_fraction)
+            || !(0.0..1.0).contains(&self.test_fraction)
+            || self.dev_fraction + self.test_fraction >= 1.0
+        {
+            return bad(format!(
+                "dev_fraction ({}) and test_fraction ({}) must be in [0, 1) and sum below 1",
+                self.dev_fraction, self.test_fraction
+            ));
+        }
+        if matches!(self.task, TaskKind::Copy | TaskKind::Reverse | TaskKind::Sort)
+            && (!(1..=26).contains(&self.synthetic_symbols)
+                || self.synthetic_min_len == 0
+                || self.synthetic_min_len > self.synthetic_max_len
+                || self.synthetic_size == 0)
+        {
+            return bad(format!(
+                "synthetic tasks need 1..=26 symbols (got {}), 1 <= min_len ({}) <= max_len ({}) and size > 0 (got {})",
+                self.synthetic_symbols, self.synthetic_min_len, self.synthetic_max_len, self.synthetic_size
+            ));
+        }
+        Ok(())
+    }
+
+    /// Split a source string given on the command line into tokens, as training did.
+    pub fn source_tokens(&self, text: &str) -> Vec<String> {
+        match self.task {
+            TaskKind::G2p => text.trim().to_lowercase().chars().map(String::from).collect(),
+            TaskKind::Tsv => self.src_tokens.split(text.trim()),
+            _ => text.trim().chars().filter(|c| !c.is_whitespace()).map(String::from).collect(),
+        }
+    }
+
+    /// Join output tokens for display.
+    pub fn join_target<S: AsRef<str>>(&self, tokens: &[S]) -> String {
+        match self.task {
+            TaskKind::G2p => Tokenization::Whitespace.join(tokens),
+            TaskKind::Tsv => self.tgt_tokens.join(tokens),
+            _ => Tokenization::Char.join(tokens),
+        }
+    }
+
+    /// Load the pairs of the configured task.
+    fn load_pairs(&self) -> Result<(Vec<Pair>, usize), DataError> {
+        match self.task {
+            TaskKind::G2p => {
+                let (text, origin) = match &self.path {
+                    Some(path) => (read_text(path)?, path.display().to_string()),
+                    None => (CMUDICT.to_string(), "data/cmudict/cmudict.dict".to_string()),
+                };
+                let options = dictionary::DictOptions {
+                    strip_stress: self.strip_stress,
+                    skip_bad_lines: self.skip_bad_lines,
+                };
+                let dict = dictionary::parse(&text, &origin, options)?;
+                let pairs = dict
+                    .entries
+                    .into_iter()
+                    .flat_map(|e| {
+                        let src: Vec<String> = e.word.chars().map(String::from).collect();
+                        e.pronunciations.into_iter().map(move |tgt| Pair {
+                            src: src.clone(),
+                            tgt,
+                        })
+                    })
+                    .collect();
+                Ok((pairs, dict.skipped_lines))
+            }
+            TaskKind::Tsv => {
+                let path = self.path.as_ref().ok_or(DataError::NeedsData { task: "tsv" })?;
+                let text = read_text(path)?;
+                parallel::parse(
+                    &text,
+                    &path.display().to_string(),
+                    self.src_tokens,
+                    self.skip_bad_lines,
+                )
+            }
+            kind => {
+                let task = match kind {
+                    TaskKind::Copy => Synthetic::Copy,
+                    TaskKind::Reverse => Synthetic::Reverse,
+                    _ => Synthetic::Sort,
+                };
+                let pairs = synthetic::generate(
+                    task,
+                    self.synthetic_size,
+                    self.synthetic_symbols,
+                    self.synthetic_min_len,
+                    self.synthetic_max_len,
+                    self.split_seed,
+                );
+                Ok((pairs, 0))
+            }
+        }
+    }
+
+    /// Read, split and build vocabularies (from the training split). Pairs longer than
+    /// `max_tokens` (when set) are dropped from training.
+    pub fn load(&self) -> Result<Corpus, DataError> {
+        self.validate()?;
+        let (pairs, skipped_lines) = self.load_pairs()?;
+        let mut train = Vec::new();
+        let mut dev = Vec::new();
+        let mut test = Vec::new();
+        for pair in pairs {
+            let key = pair.src.concat();
+            match split::assign(&key, self.split_seed, self.dev_fraction, self.test_fraction) {
+                Split::Train => train.push(pair),
+                Split::Dev => dev.push(pair),
+                Split::Test => test.push(pair),
+            }
+        }
+        if self.max_tokens > 0 {
+            train.retain(|p| p.src.len() <= self.max_tokens && p.tgt.len() <= self.max_tokens);
+        }
+        if train.is_empty() {
+            return Err(DataError::EmptySplit { split: "train" });
+        }
+        if dev.is_empty() && self.dev_fraction > 0.0 {
+            return Err(DataError::EmptySplit { split: "dev" });
+        }
+        let src_vocab = build_vocab(train.iter().map(|p| &p.src));
+        let tgt_vocab = build_vocab(train.iter().map(|p| &p.tgt));
+        Ok(Corpus {
+            train,
+            dev: references(dev),
+            test: references(test),
+            src_vocab,
+            tgt_vocab,
+            skipped_lines,
+        })
+    }
+}
+
+/// Vocabulary of every token in `sequences`, sorted (so it does not depend on data order).
+fn build_vocab<'a>(sequences: impl Iterator<Item = &'a Vec<String>>) -> Vocab {
+    let mut symbols: Vec<&String> = sequences.flatten().collect();
+    symbols.sort();
+    symbols.dedup();
+    Vocab::new(symbols.into_iter().cloned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vendored_cmudict_loads_and_splits_by_word() {
+        let config = DataConfig::new();
+        let corpus = config.load().unwrap();
+        let words = corpus.train.len() + pairs(&corpus.dev).len() + pairs(&corpus.test).len();
+        assert!(words > 130_000, "{words} pronunciations");
+        assert!(corpus.dev.len() > 5_000 && corpus.test.len() > 5_000);
+        // All pronunciations of a word are on one side: no dev word is a train word.
+        let train_words: std::collections::HashSet<&Vec<String>> =
+            corpus.train.iter().map(|p| &p.src).collect();
+        assert!(corpus.dev.iter().all(|r| !train_words.contains(&r.src)));
+        // Stress marks are kept by default: 39 phones x stress variants + specials.
+        assert!(corpus.tgt_vocab.id("AH0").is_some() && corpus.tgt_vocab.id("AH").is_none());
+        assert!(corpus.src_vocab.id("a").is_some() && corpus.src_vocab.id("'").is_some());
+    }
+
+    #[test]
+    fn tsv_task_needs_a_file() {
+        let err = DataConfig::new().with_task(TaskKind::Tsv).load().unwrap_err();
+        assert!(err.to_string().contains("--data"), "{err}");
+    }
+
+    #[test]
+    fn missing_and_non_utf8_files_are_named() {
+        let config = DataConfig::new().with_path(Some("/nonexistent/dict.txt".into()));
+        let err = config.load().unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/dict.txt"), "{err}");
+        let path = std::env::temp_dir().join(format!("bad-utf8-{}.dict", std::process::id()));
+        std::fs::write(&path, b"abc AH0\n\xff\xfe B\n").unwrap();
+        let err = DataConfig::new().with_path(Some(path.clone())).load().unwrap_err().to_string();
+        assert!(err.contains("not valid UTF-8") && err.contains("offset 8"), "{err}");
+        std::fs::remove_file(path).unwrap();
+    }
+}

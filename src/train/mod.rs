@@ -1,0 +1,333 @@
+//! Training with burn-train's learner: data -> batches -> teacher-forced steps, the paper's
+//! optimiser and schedule, checkpoints every epoch, early stopping, the dashboard.
+
+pub mod renderer;
+pub mod step;
+
+pub use step::Seq2SeqTrainer;
+
+use crate::artifact::{self, ArtifactError};
+use crate::config::ExperimentConfig;
+use crate::data::batcher::{buckets, EncodedPair};
+use crate::data::{self, Corpus, DataError, Pair, Seq2SeqBatcher};
+use crate::decode::greedy;
+use crate::model::ConfigError;
+use crate::vocab::{Vocab, PAD};
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::data::dataset::InMemDataset;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::lr_scheduler::noam::NoamLrSchedulerConfig;
+use burn::module::AutodiffModule;
+use burn::optim::AdamConfig;
+use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::tensor::backend::AutodiffBackend;
+use burn::train::metric::store::{Aggregate, Direction, Split};
+use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, PerplexityMetric};
+use burn::train::{
+    Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining,
+};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Why training could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error("invalid model config: {0}")]
+    Model(#[from] ConfigError),
+    #[error("invalid training config: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error("--resume: nothing to resume in {0} (no checkpoint found; start without --resume)")]
+    NothingToResume(PathBuf),
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("training stopped: the loss became {value} at epoch {epoch}; the last good checkpoint is kept in {dir}")]
+    Diverged {
+        value: f64,
+        epoch: usize,
+        dir: PathBuf,
+    },
+}
+
+/// Where a run writes and how it shows progress.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// The final model directory.
+    pub out: PathBuf,
+    /// Checkpoints, logs and the run's config.
+    pub run_dir: PathBuf,
+    /// Continue from the last checkpoint in `run_dir`.
+    pub resume: bool,
+    /// Plain progress lines even in a terminal.
+    pub plain: bool,
+}
+
+/// What a finished run measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrainReport {
+    pub epochs: usize,
+    pub train_pairs: usize,
+    pub dropped_too_long: usize,
+    pub seconds: f64,
+    /// Target tokens (END included) seen per second of training, all epochs.
+    pub target_tokens_per_second: f64,
+    /// Greedy exact match on (up to `eval_examples`) dev sources, best over references.
+    pub dev_exact_match: Option<f64>,
+    pub dev_evaluated: usize,
+}
+
+fn encode_pairs(
+    pairs: &[Pair],
+    src_vocab: &Vocab,
+    tgt_vocab: &Vocab,
+    max_len: usize,
+) -> (Vec<EncodedPair>, usize) {
+    let mut dropped = 0;
+    let encoded = pairs
+        .iter()
+        .filter_map(|p| {
+            // +1: the decoder reads BEGIN + target and predicts target + END.
+            if p.src.len() > max_len || p.tgt.len() + 1 > max_len {
+                dropped += 1;
+                return None;
+            }
+            Some(EncodedPair {
+                // Dev data may hold symbols unseen in training: UNK for the validation loss.
+                src: src_vocab.encode(&p.src, true).expect("allow_unk never fails"),
+                tgt: tgt_vocab.encode(&p.tgt, true).expect("allow_unk never fails"),
+            })
+        })
+        .collect();
+    (encoded, dropped)
+}
+
+/// The highest epoch with a saved model checkpoint in `run_dir`, if any.
+pub fn last_checkpoint(run_dir: &Path) -> Option<usize> {
+    std::fs::read_dir(run_dir.join("checkpoint"))
+        .ok()?
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.strip_prefix("model-")?
+                .strip_suffix(".mpk")?
+                .parse::<usize>()
+                .ok()
+        })
+        .max()
+}
+
+/// The corpus with the vocabularies of a run being resumed (so ids keep their meaning).
+fn load_corpus(config: &ExperimentConfig, options: &TrainOptions) -> Result<Corpus, TrainError> {
+    let mut corpus = config.data.load()?;
+    if options.resume {
+        corpus.src_vocab = Vocab::read_json(&options.run_dir.join(artifact::SRC_VOCAB_FILE))
+            .map_err(ArtifactError::from)?;
+        corpus.tgt_vocab = Vocab::read_json(&options.run_dir.join(artifact::TGT_VOCAB_FILE))
+            .map_err(ArtifactError::from)?;
+    }
+    Ok(corpus)
+}
+
+/// Train a model as `config` says and write it to `options.out`.
+pub fn run<B: AutodiffBackend>(
+    mut config: ExperimentConfig,
+    options: &TrainOptions,
+    device: B::Device,
+) -> Result<TrainReport, TrainError> {
+    let resume_from = if options.resume {
+        Some(last_checkpoint(&options.run_dir).ok_or_else(|| TrainError::NothingToResume(options.run_dir.clone()))?)
+    } else {
+        None
+    };
+    if config.training.batch_size == 0 || config.training.epochs == 0 {
+        return Err(TrainError::Config(format!(
+            "batch_size ({}) and epochs ({}) must be positive",
+            config.training.batch_size, config.training.epochs
+        )));
+    }
+    if config.optimizer.warmup_steps == 0 {
+        return Err(TrainError::Config("warmup_steps must be positive".into()));
+    }
+
+    let corpus = load_corpus(&config, options)?;
+    config.model.src_vocab_size = corpus.src_vocab.len();
+    config.model.tgt_vocab_size = corpus.tgt_vocab.len();
+    config.model.validate()?;
+    let max_len = config.model.max_len;
+    let (train, dropped) = encode_pairs(&corpus.train, &corpus.src_vocab, &corpus.tgt_vocab, max_len);
+    let (valid, _) = encode_pairs(&data::pairs(&corpus.dev), &corpus.src_vocab, &corpus.tgt_vocab, max_len);
+    if train.is_empty() {
+        return Err(DataError::EmptySplit { split: "train" }.into());
+    }
+    let train_tokens: usize = train.iter().map(|p| p.tgt.len() + 1).sum();
+    println!(
+        "data: {:?} task, {} training pairs ({} dropped as longer than max_len {}), {} dev items, {} test items, vocab {} -> {}{}",
+        config.data.task,
+        train.len(),
+        dropped,
+        max_len,
+        corpus.dev.len(),
+        corpus.test.len(),
+        corpus.src_vocab.len(),
+        corpus.tgt_vocab.len(),
+        if corpus.skipped_lines > 0 {
+            format!(", {} malformed lines skipped", corpus.skipped_lines)
+        } else {
+            String::new()
+        }
+    );
+
+    // The run directory keeps what a resume needs: config and vocabularies.
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TrainError::Io { path, source }
+    };
+    std::fs::create_dir_all(&options.run_dir).map_err(io(&options.run_dir))?;
+    let run_config = options.run_dir.join(artifact::CONFIG_FILE);
+    crate::fsutil::write_atomic(&run_config, config.to_string().as_bytes()).map_err(io(&run_config))?;
+    for (vocab, file) in [
+        (&corpus.src_vocab, artifact::SRC_VOCAB_FILE),
+        (&corpus.tgt_vocab, artifact::TGT_VOCAB_FILE),
+    ] {
+        let path = options.run_dir.join(file);
+        vocab.write_json(&path).map_err(io(&path))?;
+    }
+
+    let batch_size = config.training.batch_size;
+    let seed = config.training.seed;
+    B::seed(&device, seed);
+    let train_loader = DataLoaderBuilder::new(Seq2SeqBatcher)
+        .batch_size(1) // each item is already a length-bucketed batch
+        .shuffle(seed)
+        .set_device(device.clone())
+        .build(InMemDataset::new(buckets(train, batch_size)));
+    let valid_loader = DataLoaderBuilder::new(Seq2SeqBatcher)
+        .batch_size(1)
+        .set_device(device.clone())
+        .build(InMemDataset::new(buckets(valid, batch_size)));
+
+    let trainer = Seq2SeqTrainer {
+        model: config.model.init::<B>(&device),
+        label_smoothing: config.optimizer.label_smoothing,
+    };
+    let opt = &config.optimizer;
+    let optimizer = AdamConfig::new()
+        .with_beta_1(opt.beta_1)
+        .with_beta_2(opt.beta_2)
+        .with_epsilon(opt.epsilon)
+        .with_grad_clipping(opt.grad_clip_norm.map(GradientClippingConfig::Norm))
+        .init();
+    let scheduler = NoamLrSchedulerConfig::new(opt.noam_factor)
+        .with_warmup_steps(opt.warmup_steps)
+        .with_model_size(config.model.d_model)
+        .init()
+        .map_err(TrainError::Config)?;
+
+    let mut training = SupervisedTraining::new(&options.run_dir, train_loader, valid_loader)
+        .metrics((AccuracyMetric::new().with_pad_token(PAD), LossMetric::new()))
+        .metric_valid_numeric(PerplexityMetric::new().with_pad_token(PAD))
+        .metric_train_numeric(LearningRateMetric::new())
+        .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
+        .num_epochs(config.training.epochs)
+        .summary();
+    if config.training.patience > 0 {
+        training = training.early_stopping(MetricEarlyStoppingStrategy::new(
+            &LossMetric::<B>::new(),
+            Aggregate::Mean,
+            Direction::Lowest,
+            Split::Valid,
+            StoppingCondition::NoImprovementSince {
+                n_epochs: config.training.patience,
+            },
+        ));
+    }
+    if let Some(epoch) = resume_from {
+        println!("resuming from the checkpoint of epoch {epoch} in {}", options.run_dir.display());
+        training = training.checkpoint(epoch);
+    }
+    if options.plain || !std::io::stdout().is_terminal() {
+        training = training.renderer(renderer::PlainRenderer::new(Duration::from_secs(10)));
+    }
+
+    let started = Instant::now();
+    let result = training.launch(Learner::new(trainer, optimizer, scheduler));
+    let seconds = started.elapsed().as_secs_f64();
+    // Dropping the renderer prints the summary (and leaves the dashboard).
+    drop(result.renderer);
+    let model = result.model.model;
+
+    let epochs_done = last_checkpoint(&options.run_dir).unwrap_or(0);
+    artifact::save(&options.out, &model, &config, &corpus.src_vocab, &corpus.tgt_vocab)?;
+    println!("model written to {}", options.out.display());
+
+    let eval: Vec<_> = corpus.dev.iter().take(config.training.eval_examples).collect();
+    let dev_exact_match = (!eval.is_empty()).then(|| {
+        let started = Instant::now();
+        let correct = exact_matches(&model, &eval, &corpus.src_vocab, &corpus.tgt_vocab, max_len, &device);
+        let rate = correct as f64 / eval.len() as f64;
+        println!(
+            "dev exact match (greedy, {} items): {:.2}% [{:.1}s]",
+            eval.len(),
+            100.0 * rate,
+            started.elapsed().as_secs_f64()
+        );
+        rate
+    });
+    let epochs_run = epochs_done.saturating_sub(resume_from.unwrap_or(0)).max(1);
+    let report = TrainReport {
+        epochs: epochs_done,
+        train_pairs: corpus.train.len() - dropped,
+        dropped_too_long: dropped,
+        seconds,
+        target_tokens_per_second: (train_tokens * epochs_run) as f64 / seconds,
+        dev_exact_match,
+        dev_evaluated: eval.len(),
+    };
+    let report_path = options.out.join("train_report.json");
+    crate::fsutil::write_atomic(
+        &report_path,
+        serde_json::to_string_pretty(&report).expect("report serializes").as_bytes(),
+    )
+    .map_err(io(&report_path))?;
+    Ok(report)
+}
+
+/// Count references whose greedy decoding equals one of their targets.
+fn exact_matches<B: Backend>(
+    model: &crate::model::Transformer<B>,
+    items: &[&data::Reference],
+    src_vocab: &Vocab,
+    tgt_vocab: &Vocab,
+    max_len: usize,
+    device: &B::Device,
+) -> usize {
+    let mut correct = 0;
+    for chunk in items.chunks(128) {
+        let pairs: Vec<EncodedPair> = chunk
+            .iter()
+            .map(|r| EncodedPair {
+                src: src_vocab.encode(&r.src, true).expect("allow_unk never fails"),
+                tgt: Vec::new(),
+            })
+            .collect();
+        let batch = Seq2SeqBatcher.batch_pairs::<B>(&pairs, device);
+        let hyps = greedy(model, batch.src, batch.src_padding, max_len);
+        for (hyp, reference) in hyps.iter().zip(chunk) {
+            let decoded: Vec<String> = tgt_vocab.decode(&hyp.tokens).into_iter().map(String::from).collect();
+            if reference.targets.contains(&decoded) {
+                correct += 1;
+            }
+        }
+    }
+    correct
+}
+
+/// The inference model type of a trainer (for callers that name it).
+pub type InferenceTrainer<B> = <Seq2SeqTrainer<B> as AutodiffModule<B>>::InnerModule;
