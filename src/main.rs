@@ -58,8 +58,11 @@ struct TrainArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue the run from its last checkpoint.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "restart")]
     resume: bool,
+    /// Discard the checkpoints of an earlier run with the same output and start over.
+    #[arg(long)]
+    restart: bool,
     /// Plain progress lines instead of the dashboard, even in a terminal.
     #[arg(long)]
     plain: bool,
@@ -194,6 +197,7 @@ fn train(backend: BackendChoice, args: TrainArgs) -> Result<()> {
         out,
         run_dir,
         resume: args.resume,
+        restart: args.restart,
         plain: args.plain,
     };
     with_backend!(backend, |B, device| {

@@ -6,6 +6,7 @@ use super::feed_forward::Activation;
 use super::mask::{attention_mask, causal_mask_after};
 use super::positional::{Positional, PositionalEncoding, PositionalEncodingConfig};
 use burn::module::Module;
+use burn::nn::Initializer;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::prelude::*;
 
@@ -137,9 +138,21 @@ impl TransformerConfig {
         if let Err(err) = self.validate() {
             panic!("invalid TransformerConfig: {err}");
         }
-        let src_embed = EmbeddingConfig::new(self.src_vocab_size, self.d_model).init(device);
-        let tgt_embed = (!self.share_embeddings)
-            .then(|| EmbeddingConfig::new(self.tgt_vocab_size, self.d_model).init(device));
+        // Burn's Embedding starts from N(0, 1); times sqrt(d_model) that would drown the
+        // sinusoids (amplitude 1). Like tensor2tensor and fairseq, start from N(0, d_model^-0.5)
+        // so the scaled embeddings and the positions have comparable size.
+        let embedding = |vocab: usize| {
+            let std = if self.scale_embeddings {
+                (self.d_model as f64).powf(-0.5)
+            } else {
+                1.0
+            };
+            EmbeddingConfig::new(vocab, self.d_model)
+                .with_initializer(Initializer::Normal { mean: 0.0, std })
+                .init(device)
+        };
+        let src_embed = embedding(self.src_vocab_size);
+        let tgt_embed = (!self.share_embeddings).then(|| embedding(self.tgt_vocab_size));
         let generator = (!self.tie_generator)
             .then(|| LinearConfig::new(self.d_model, self.tgt_vocab_size).init(device));
         Transformer {

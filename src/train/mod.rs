@@ -17,7 +17,7 @@ use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::InMemDataset;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::lr_scheduler::noam::NoamLrSchedulerConfig;
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module};
 use burn::optim::AdamConfig;
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
@@ -44,6 +44,8 @@ pub enum TrainError {
     Artifact(#[from] ArtifactError),
     #[error("--resume: nothing to resume in {0} (no checkpoint found; start without --resume)")]
     NothingToResume(PathBuf),
+    #[error("{dir} holds checkpoints of an earlier run (up to epoch {epoch}): pass --resume to continue it, or --restart to discard it and start over")]
+    RunExists { dir: PathBuf, epoch: usize },
     #[error("cannot write {path}: {source}")]
     Io {
         path: PathBuf,
@@ -66,6 +68,8 @@ pub struct TrainOptions {
     pub run_dir: PathBuf,
     /// Continue from the last checkpoint in `run_dir`.
     pub resume: bool,
+    /// Discard the checkpoints and logs of an earlier run in `run_dir`.
+    pub restart: bool,
     /// Plain progress lines even in a terminal.
     pub plain: bool,
 }
@@ -123,6 +127,32 @@ pub fn last_checkpoint(run_dir: &Path) -> Option<usize> {
         .max()
 }
 
+/// Mean of a burn-train metric log (`value,count` lines).
+fn mean_of_log(path: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (mut sum, mut count) = (0.0, 0.0);
+    for line in text.lines() {
+        let (value, n) = line.split_once(',')?;
+        let (value, n): (f64, f64) = (value.parse().ok()?, n.parse().ok()?);
+        sum += value * n;
+        count += n;
+    }
+    (count > 0.0).then(|| sum / count)
+}
+
+/// The epoch with the lowest mean validation loss in `run_dir`'s metric logs.
+pub fn best_epoch(run_dir: &Path) -> Option<(usize, f64)> {
+    std::fs::read_dir(run_dir.join("valid"))
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let epoch = entry.file_name().into_string().ok()?.strip_prefix("epoch-")?.parse().ok()?;
+            let loss = mean_of_log(&entry.path().join("Loss.log"))?;
+            loss.is_finite().then_some((epoch, loss))
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+}
+
 /// The corpus with the vocabularies of a run being resumed (so ids keep their meaning).
 fn load_corpus(config: &ExperimentConfig, options: &TrainOptions) -> Result<Corpus, TrainError> {
     let mut corpus = config.data.load()?;
@@ -141,10 +171,26 @@ pub fn run<B: AutodiffBackend>(
     options: &TrainOptions,
     device: B::Device,
 ) -> Result<TrainReport, TrainError> {
-    let resume_from = if options.resume {
-        Some(last_checkpoint(&options.run_dir).ok_or_else(|| TrainError::NothingToResume(options.run_dir.clone()))?)
-    } else {
-        None
+    let resume_from = match (options.resume, last_checkpoint(&options.run_dir)) {
+        (true, None) => return Err(TrainError::NothingToResume(options.run_dir.clone())),
+        (true, Some(epoch)) => Some(epoch),
+        (false, Some(epoch)) if !options.restart => {
+            return Err(TrainError::RunExists {
+                dir: options.run_dir.clone(),
+                epoch,
+            })
+        }
+        (false, _) => {
+            // Checkpoints, metric logs and the early-stopping history of an earlier run would
+            // otherwise mix with this one.
+            for sub in ["checkpoint", "train", "valid"] {
+                let path = options.run_dir.join(sub);
+                if path.exists() {
+                    std::fs::remove_dir_all(&path).map_err(|source| TrainError::Io { path, source })?;
+                }
+            }
+            None
+        }
     };
     if config.training.batch_size == 0 || config.training.epochs == 0 {
         return Err(TrainError::Config(format!(
@@ -261,7 +307,19 @@ pub fn run<B: AutodiffBackend>(
     let seconds = started.elapsed().as_secs_f64();
     // Dropping the renderer prints the summary (and leaves the dashboard).
     drop(result.renderer);
-    let model = result.model.model;
+    let mut trainer = result.model;
+    // The final model is the epoch with the lowest validation loss whose checkpoint is kept
+    // (burn-train keeps the best and the last two).
+    if let Some((epoch, loss)) = best_epoch(&options.run_dir) {
+        let path = options.run_dir.join("checkpoint").join(format!("model-{epoch}.mpk"));
+        if path.is_file() {
+            trainer = trainer
+                .load_file(path, &NamedMpkFileRecorder::<FullPrecisionSettings>::new(), &device)
+                .map_err(|err| TrainError::Config(format!("cannot reload the best checkpoint: {err}")))?;
+            println!("using epoch {epoch}, the lowest validation loss ({loss:.4})");
+        }
+    }
+    let model = trainer.model;
 
     let epochs_done = last_checkpoint(&options.run_dir).unwrap_or(0);
     artifact::save(&options.out, &model, &config, &corpus.src_vocab, &corpus.tgt_vocab)?;
