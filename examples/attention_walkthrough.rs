@@ -44,10 +44,30 @@ fn main() {
     let a = [[1.0, 0.0, 1.0, 0.0], [0.0, 2.0, 0.0, 1.0]];
     let names = ["i", "j"];
     // Small weights (d_model x d_model each), biases zero.
-    let wq: Mat = [[1., 0., 0., 1.], [0., 1., 1., 0.], [1., 1., 0., 0.], [0., 0., 1., 1.]];
-    let wk: Mat = [[0., 1., 1., 0.], [1., 0., 0., 1.], [0., 0., 1., 1.], [1., 1., 0., 0.]];
-    let wv: Mat = [[1., 2., 0., 0.], [0., 1., 0., 1.], [0., 0., 1., 2.], [0., 0., 2., 1.]];
-    let wo: Mat = [[0.5, 0., 0., 0.5], [0., 0.5, 0.5, 0.], [0.5, 0.5, 0., 0.], [0., 0., 0.5, 0.5]];
+    let wq: Mat = [
+        [1., 0., 0., 1.],
+        [0., 1., 1., 0.],
+        [1., 1., 0., 0.],
+        [0., 0., 1., 1.],
+    ];
+    let wk: Mat = [
+        [0., 1., 1., 0.],
+        [1., 0., 0., 1.],
+        [0., 0., 1., 1.],
+        [1., 1., 0., 0.],
+    ];
+    let wv: Mat = [
+        [1., 2., 0., 0.],
+        [0., 1., 0., 1.],
+        [0., 0., 1., 2.],
+        [0., 0., 2., 1.],
+    ];
+    let wo: Mat = [
+        [0.5, 0., 0., 0.5],
+        [0., 0.5, 0.5, 0.],
+        [0.5, 0.5, 0., 0.],
+        [0., 0., 0.5, 0.5],
+    ];
 
     println!("Step 1: project every input to a query, a key and a value.");
     let q: Vec<[f32; D]> = a.iter().map(|x| mul(x, &wq)).collect();
@@ -71,7 +91,13 @@ fn main() {
         for (i, name) in names.iter().enumerate() {
             // alpha_{i,j} = q^{i,h} . k^{j,h}: the seed's score.
             let raw: Vec<f32> = (0..2)
-                .map(|j| head(&q[i], h).iter().zip(head(&k[j], h)).map(|(x, y)| x * y).sum())
+                .map(|j| {
+                    head(&q[i], h)
+                        .iter()
+                        .zip(head(&k[j], h))
+                        .map(|(x, y)| x * y)
+                        .sum()
+                })
                 .collect();
             show(&format!("alpha^{name},{}", h + 1), &raw);
             // Paper: divide by sqrt(d_k) so the softmax does not saturate as d_k grows.
@@ -112,10 +138,20 @@ fn main() {
         .init::<B>(&device);
     // The module packs W^q | W^k | W^v side by side: [d_model, 3 * d_model].
     let packed: Vec<f32> = (0..D)
-        .flat_map(|r| wq[r].iter().chain(&wk[r]).chain(&wv[r]).copied().collect::<Vec<_>>())
+        .flat_map(|r| {
+            wq[r]
+                .iter()
+                .chain(&wk[r])
+                .chain(&wv[r])
+                .copied()
+                .collect::<Vec<_>>()
+        })
         .collect();
     let linear = |weight: Vec<f32>, cols: usize| Linear {
-        weight: Param::from_tensor(Tensor::from_data(TensorData::new(weight, [D, cols]), &device)),
+        weight: Param::from_tensor(Tensor::from_data(
+            TensorData::new(weight, [D, cols]),
+            &device,
+        )),
         bias: Some(Param::from_tensor(Tensor::zeros([cols], &device))),
     };
     mha.in_proj = linear(packed, 3 * D);

@@ -36,7 +36,11 @@ fn merge(base: &mut Value, overlay: Value, path: &str, origin: &str) -> Result<(
                         return Err(OverlayError::UnknownField {
                             origin: origin.to_string(),
                             path: child,
-                            known: known.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "),
+                            known: known
+                                .iter()
+                                .map(|k| k.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
                         });
                     }
                 }
@@ -51,7 +55,11 @@ fn merge(base: &mut Value, overlay: Value, path: &str, origin: &str) -> Result<(
 }
 
 /// The preset's config with the JSON text `overlay` laid over it (only the fields it names).
-pub fn overlay(preset: Preset, overlay: &str, origin: &str) -> Result<ExperimentConfig, OverlayError> {
+pub fn overlay(
+    preset: Preset,
+    overlay: &str,
+    origin: &str,
+) -> Result<ExperimentConfig, OverlayError> {
     let base = ExperimentConfig::preset(preset);
     let mut value = serde_json::to_value(&base).expect("configs serialize");
     let overlay: Value = serde_json::from_str(overlay).map_err(|err| OverlayError::Json {
@@ -77,7 +85,12 @@ mod tests {
 
     #[test]
     fn overlay_keeps_preset_values_it_does_not_name() {
-        let config = overlay(Preset::Tiny, r#"{"model": {"n_heads": 4}, "training": {"epochs": 3}}"#, "c.json").unwrap();
+        let config = overlay(
+            Preset::Tiny,
+            r#"{"model": {"n_heads": 4}, "training": {"epochs": 3}}"#,
+            "c.json",
+        )
+        .unwrap();
         assert_eq!(config.model.n_heads, 4);
         assert_eq!(config.model.d_model, 64, "from the tiny preset");
         assert_eq!(config.training.epochs, 3);
@@ -85,13 +98,24 @@ mod tests {
 
     #[test]
     fn unknown_fields_and_bad_values_are_named() {
-        let err = overlay(Preset::Tiny, r#"{"model": {"d_modle": 4}}"#, "c.json").unwrap_err().to_string();
-        assert!(err.contains("unknown field `model.d_modle`") && err.contains("d_model"), "{err}");
-        let err = overlay(Preset::Tiny, r#"{"model": {"d_model": "big"}}"#, "c.json").unwrap_err().to_string();
+        let err = overlay(Preset::Tiny, r#"{"model": {"d_modle": 4}}"#, "c.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown field `model.d_modle`") && err.contains("d_model"),
+            "{err}"
+        );
+        let err = overlay(Preset::Tiny, r#"{"model": {"d_model": "big"}}"#, "c.json")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("c.json: "), "{err}");
-        let err = overlay(Preset::Tiny, "[1]", "c.json").unwrap_err().to_string();
+        let err = overlay(Preset::Tiny, "[1]", "c.json")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("JSON object"), "{err}");
-        let err = overlay(Preset::Tiny, "{", "c.json").unwrap_err().to_string();
+        let err = overlay(Preset::Tiny, "{", "c.json")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not valid JSON"), "{err}");
     }
 }

@@ -124,7 +124,14 @@ fn version() -> &'static str {
     if cfg!(feature = "wgpu") {
         backends.push("wgpu");
     }
-    Box::leak(format!("{} (burn 0.21.0; backends: {})", env!("CARGO_PKG_VERSION"), backends.join(", ")).into_boxed_str())
+    Box::leak(
+        format!(
+            "{} (burn 0.21.0; backends: {})",
+            env!("CARGO_PKG_VERSION"),
+            backends.join(", ")
+        )
+        .into_boxed_str(),
+    )
 }
 
 /// Run `$body` with `B` bound to the chosen backend and `device` to its default device.
@@ -178,9 +185,19 @@ fn experiment_config(args: &TrainArgs) -> Result<ExperimentConfig> {
 
 fn train(backend: BackendChoice, args: TrainArgs) -> Result<()> {
     let task_name = format!("{:?}", args.task).to_lowercase();
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("artifacts").join(&task_name));
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(task_name);
-    let run_dir = out.parent().unwrap_or(std::path::Path::new(".")).join("runs").join(name);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("artifacts").join(&task_name));
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or(task_name);
+    let run_dir = out
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("runs")
+        .join(name);
     let mut config = experiment_config(&args)?;
     if args.resume {
         // A resumed run keeps its own config; only the number of epochs may grow.

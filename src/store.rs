@@ -117,7 +117,23 @@ pub fn load_weights<B: Backend, M: Module<B>>(mut model: M, path: &Path) -> Resu
             path: path.to_path_buf(),
             message: err.to_string(),
         })?;
-    if !result.missing.is_empty() || !result.unused.is_empty() || !result.errors.is_empty() {
+    // burn-store 0.21 reports tensors it found under an alternative name (PyTorch's LayerNorm
+    // `weight`/`bias` for Burn's `gamma`/`beta`) as unused although it applied them.
+    let applied: std::collections::HashSet<&str> =
+        result.applied.iter().map(String::as_str).collect();
+    let unused: Vec<String> = result
+        .unused
+        .iter()
+        .filter(|name| {
+            let burn_name = name
+                .strip_suffix(".weight")
+                .map(|p| format!("{p}.gamma"))
+                .or_else(|| name.strip_suffix(".bias").map(|p| format!("{p}.beta")));
+            !burn_name.is_some_and(|n| applied.contains(n.as_str()))
+        })
+        .cloned()
+        .collect();
+    if !result.missing.is_empty() || !unused.is_empty() || !result.errors.is_empty() {
         return Err(StoreError::Mismatch {
             path: path.to_path_buf(),
             missing: result
@@ -125,7 +141,7 @@ pub fn load_weights<B: Backend, M: Module<B>>(mut model: M, path: &Path) -> Resu
                 .iter()
                 .map(|(name, _)| to_pytorch_name(name))
                 .collect(),
-            unused: result.unused.clone(),
+            unused,
             errors: result.errors.iter().map(|e| format!("{e:?}")).collect(),
         });
     }

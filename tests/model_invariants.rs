@@ -34,7 +34,10 @@ fn values<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -64,14 +67,25 @@ fn decoder_is_causal() {
         B::seed(&device, 2);
         let model = config(norm_first).init::<B>(&device);
         let src = tokens(&[&[4, 5, 6, 7, 8, 9, 10]], &device);
-        let a = model.forward(src.clone(), None, tokens(&[&[1, 4, 5, 6, 7]], &device), None);
+        let a = model.forward(
+            src.clone(),
+            None,
+            tokens(&[&[1, 4, 5, 6, 7]], &device),
+            None,
+        );
         let b = model.forward(src, None, tokens(&[&[1, 4, 5, 12, 11]], &device), None);
         // Positions 0..=2 saw identical prefixes: identical logits. Position 3 differs.
         let a = values(a);
         let b = values(b);
         let per_pos = 13;
-        assert!(max_diff(&a[..3 * per_pos], &b[..3 * per_pos]) < 1e-6, "future leaked into the past");
-        assert!(max_diff(&a[3 * per_pos..], &b[3 * per_pos..]) > 1e-4, "changed tokens changed nothing");
+        assert!(
+            max_diff(&a[..3 * per_pos], &b[..3 * per_pos]) < 1e-6,
+            "future leaked into the past"
+        );
+        assert!(
+            max_diff(&a[3 * per_pos..], &b[3 * per_pos..]) > 1e-4,
+            "changed tokens changed nothing"
+        );
     }
 }
 
@@ -89,7 +103,12 @@ fn padding_does_not_change_unpadded_outputs() {
     let b = model.forward(src_b, Some(pad), tgt.clone(), None);
     assert!(max_diff(&values(a), &values(b)) < 1e-6);
     // The same sequence alone, unpadded, gives the same logits as inside the padded batch.
-    let alone = model.forward(tokens(&[&[4, 5, 6, 7]], &device), None, tokens(&[&[1, 4, 5, 6]], &device), None);
+    let alone = model.forward(
+        tokens(&[&[4, 5, 6, 7]], &device),
+        None,
+        tokens(&[&[1, 4, 5, 6]], &device),
+        None,
+    );
     let padded = model.forward(
         tokens(&[&[4, 5, 6, 7, 0, 0]], &device),
         Some(padding_mask_from_lengths::<B>(&[4], 6, &device)),
@@ -103,10 +122,15 @@ fn padding_does_not_change_unpadded_outputs() {
 fn attention_weights_are_distributions_over_unmasked_keys() {
     let device = Default::default();
     B::seed(&device, 4);
-    let mha = MultiHeadAttentionConfig::new(16, 4).with_dropout(0.0).init::<B>(&device);
+    let mha = MultiHeadAttentionConfig::new(16, 4)
+        .with_dropout(0.0)
+        .init::<B>(&device);
     let x = Tensor::<B, 3>::random([2, 5, 16], Distribution::Normal(0.0, 1.0), &device);
     let memory = Tensor::<B, 3>::random([2, 7, 16], Distribution::Normal(0.0, 1.0), &device);
-    let mask = attention_mask(Some(padding_mask_from_lengths::<B>(&[7, 3], 7, &device)), None);
+    let mask = attention_mask(
+        Some(padding_mask_from_lengths::<B>(&[7, 3], 7, &device)),
+        None,
+    );
     let out = mha.forward_cross(x, memory, mask);
     assert_eq!(out.context.dims(), [2, 5, 16]);
     assert_eq!(out.weights.dims(), [2, 4, 5, 7]);
@@ -120,7 +144,9 @@ fn attention_weights_are_distributions_over_unmasked_keys() {
 #[test]
 fn fully_masked_rows_give_no_nan() {
     let device = Default::default();
-    let mha = MultiHeadAttentionConfig::new(16, 2).with_dropout(0.0).init::<B>(&device);
+    let mha = MultiHeadAttentionConfig::new(16, 2)
+        .with_dropout(0.0)
+        .init::<B>(&device);
     let x = Tensor::<B, 3>::random([1, 3, 16], Distribution::Normal(0.0, 1.0), &device);
     let mask = attention_mask(Some(padding_mask_from_lengths::<B>(&[0], 3, &device)), None);
     let out = mha.forward_self(x, mask);
@@ -133,24 +159,35 @@ fn cached_step_by_step_decoding_equals_the_full_forward() {
     for (norm_first, positional) in [(false, Positional::Sinusoidal), (true, Positional::Learned)] {
         let device = Default::default();
         B::seed(&device, 5);
-        let model = config(norm_first).with_positional(positional).init::<B>(&device);
+        let model = config(norm_first)
+            .with_positional(positional)
+            .init::<B>(&device);
         let src = tokens(&[&[4, 5, 6, 7, 8, 0, 0], &[9, 10, 4, 5, 6, 7, 8]], &device);
         let pad = padding_mask_from_lengths::<B>(&[5, 7], 7, &device);
         let tgt = tokens(&[&[1, 4, 5, 6, 7, 8], &[1, 12, 11, 10, 9, 8]], &device);
         let memory = model.encode(src, Some(pad.clone())).memory;
-        let full = model.generate(model.decode(tgt.clone(), &memory, Some(pad.clone()), None, None).hidden);
+        let full = model.generate(
+            model
+                .decode(tgt.clone(), &memory, Some(pad.clone()), None, None)
+                .hidden,
+        );
 
         let mut cache = DecoderCache::new(model.n_decoder_layers());
         let mut steps = Vec::new();
         for t in 0..6 {
             let step = tgt.clone().slice([0..2, t..t + 1]);
-            let hidden = model.decode(step, &memory, Some(pad.clone()), None, Some(&mut cache)).hidden;
+            let hidden = model
+                .decode(step, &memory, Some(pad.clone()), None, Some(&mut cache))
+                .hidden;
             steps.push(model.generate(hidden));
         }
         assert_eq!(cache.len, 6);
         let stepped = Tensor::cat(steps, 1);
         let diff = max_diff(&values(full), &values(stepped));
-        assert!(diff < 1e-5, "cached decoding differs by {diff} (norm_first {norm_first})");
+        assert!(
+            diff < 1e-5,
+            "cached decoding differs by {diff} (norm_first {norm_first})"
+        );
     }
 }
 
@@ -162,13 +199,33 @@ fn cache_select_reorders_batch_rows() {
     let src = tokens(&[&[4, 5, 6], &[7, 8, 9]], &device);
     let memory = model.encode(src, None).memory;
     let mut cache = DecoderCache::new(model.n_decoder_layers());
-    model.decode(tokens(&[&[1], &[1]], &device), &memory, None, None, Some(&mut cache));
-    let swapped_memory = memory.clone().select(0, Tensor::from_data([1i64, 0], &device));
+    model.decode(
+        tokens(&[&[1], &[1]], &device),
+        &memory,
+        None,
+        None,
+        Some(&mut cache),
+    );
+    let swapped_memory = memory
+        .clone()
+        .select(0, Tensor::from_data([1i64, 0], &device));
     let mut swapped = cache.clone().select(Tensor::from_data([1i64, 0], &device));
     let next = tokens(&[&[4], &[5]], &device);
-    let a = model.generate(model.decode(next.clone(), &memory, None, None, Some(&mut cache)).hidden);
+    let a = model.generate(
+        model
+            .decode(next.clone(), &memory, None, None, Some(&mut cache))
+            .hidden,
+    );
     let b = model.generate(
-        model.decode(next.select(0, Tensor::from_data([1i64, 0], &device)), &swapped_memory, None, None, Some(&mut swapped)).hidden,
+        model
+            .decode(
+                next.select(0, Tensor::from_data([1i64, 0], &device)),
+                &swapped_memory,
+                None,
+                None,
+                Some(&mut swapped),
+            )
+            .hidden,
     );
     let a = values(a);
     let b = values(b);
@@ -181,20 +238,44 @@ fn shared_embeddings_and_tied_generator_have_fewer_parameters() {
     let device = Default::default();
     let base = config(false).with_tgt_vocab_size(11);
     let plain = base.clone().init::<B>(&device).num_params();
-    let shared = base.clone().with_share_embeddings(true).init::<B>(&device).num_params();
-    let tied = base.with_share_embeddings(true).with_tie_generator(true).init::<B>(&device);
+    let shared = base
+        .clone()
+        .with_share_embeddings(true)
+        .init::<B>(&device)
+        .num_params();
+    let tied = base
+        .with_share_embeddings(true)
+        .with_tie_generator(true)
+        .init::<B>(&device);
     assert_eq!(plain - shared, 11 * 16);
     assert_eq!(shared - tied.num_params(), 11 * 16 + 11);
-    let logits = tied.forward(tokens(&[&[4, 5]], &device), None, tokens(&[&[1, 6, 7]], &device), None);
+    let logits = tied.forward(
+        tokens(&[&[4, 5]], &device),
+        None,
+        tokens(&[&[1, 6, 7]], &device),
+        None,
+    );
     assert_eq!(logits.dims(), [1, 3, 11]);
 }
 
 #[test]
 fn invalid_configs_are_rejected_with_their_values() {
-    let err = config(false).with_n_heads(3).validate().unwrap_err().to_string();
+    let err = config(false)
+        .with_n_heads(3)
+        .validate()
+        .unwrap_err()
+        .to_string();
     assert_eq!(err, "d_model (16) must be divisible by n_heads (3)");
-    let err = config(false).with_n_encoder_layers(0).validate().unwrap_err().to_string();
+    let err = config(false)
+        .with_n_encoder_layers(0)
+        .validate()
+        .unwrap_err()
+        .to_string();
     assert_eq!(err, "n_encoder_layers must be greater than 0");
-    let err = config(false).with_share_embeddings(true).validate().unwrap_err().to_string();
+    let err = config(false)
+        .with_share_embeddings(true)
+        .validate()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("source 11 and target 13"), "{err}");
 }

@@ -50,12 +50,20 @@ fn padded<B: Backend>(rows: &[Vec<usize>], len: usize, device: &B::Device) -> Te
 
 impl Seq2SeqBatcher {
     /// Batch a list of pairs.
-    pub fn batch_pairs<B: Backend>(&self, items: &[EncodedPair], device: &B::Device) -> Seq2SeqBatch<B> {
+    pub fn batch_pairs<B: Backend>(
+        &self,
+        items: &[EncodedPair],
+        device: &B::Device,
+    ) -> Seq2SeqBatch<B> {
         assert!(!items.is_empty(), "cannot batch zero examples");
         let src_rows: Vec<Vec<usize>> = items.iter().map(|p| p.src.clone()).collect();
         let tgt_in_rows: Vec<Vec<usize>> = items
             .iter()
-            .map(|p| std::iter::once(BEGIN).chain(p.tgt.iter().copied()).collect())
+            .map(|p| {
+                std::iter::once(BEGIN)
+                    .chain(p.tgt.iter().copied())
+                    .collect()
+            })
             .collect();
         let tgt_out_rows: Vec<Vec<usize>> = items
             .iter()
@@ -87,7 +95,27 @@ impl<B: Backend> Batcher<B, Vec<EncodedPair>, Seq2SeqBatch<B>> for Seq2SeqBatche
 pub fn buckets(mut pairs: Vec<EncodedPair>, batch_size: usize) -> Vec<Vec<EncodedPair>> {
     assert!(batch_size > 0, "batch_size must be positive");
     pairs.sort_by_key(|p| (p.tgt.len(), p.src.len()));
-    pairs.chunks(batch_size).map(<[EncodedPair]>::to_vec).collect()
+    pairs
+        .chunks(batch_size)
+        .map(<[EncodedPair]>::to_vec)
+        .collect()
+}
+
+/// Cut pairs into batches of at most `batch_size` pairs after a seeded shuffle (no bucketing).
+pub fn random_batches(
+    mut pairs: Vec<EncodedPair>,
+    batch_size: usize,
+    seed: u64,
+) -> Vec<Vec<EncodedPair>> {
+    assert!(batch_size > 0, "batch_size must be positive");
+    let mut rng = super::synthetic::SplitMix64(seed);
+    for i in (1..pairs.len()).rev() {
+        pairs.swap(i, rng.below(i + 1));
+    }
+    pairs
+        .chunks(batch_size)
+        .map(<[EncodedPair]>::to_vec)
+        .collect()
 }
 
 #[cfg(test)]
@@ -103,8 +131,14 @@ mod tests {
     fn pads_masks_and_shifts_a_hand_made_batch() {
         let device = Default::default();
         let items = vec![
-            EncodedPair { src: vec![7, 8, 9], tgt: vec![4, 5] },
-            EncodedPair { src: vec![6], tgt: vec![4, 5, 6] },
+            EncodedPair {
+                src: vec![7, 8, 9],
+                tgt: vec![4, 5],
+            },
+            EncodedPair {
+                src: vec![6],
+                tgt: vec![4, 5, 6],
+            },
         ];
         let batch = Seq2SeqBatcher.batch_pairs::<TestBackend>(&items, &device);
         assert_eq!(batch.src.dims(), [2, 3]);
@@ -127,10 +161,16 @@ mod tests {
     fn buckets_group_similar_lengths() {
         let pairs: Vec<EncodedPair> = [5, 1, 4, 2, 3]
             .iter()
-            .map(|&n| EncodedPair { src: vec![9; n], tgt: vec![9; n] })
+            .map(|&n| EncodedPair {
+                src: vec![9; n],
+                tgt: vec![9; n],
+            })
             .collect();
         let b = buckets(pairs, 2);
-        let lens: Vec<Vec<usize>> = b.iter().map(|b| b.iter().map(|p| p.tgt.len()).collect()).collect();
+        let lens: Vec<Vec<usize>> = b
+            .iter()
+            .map(|b| b.iter().map(|p| p.tgt.len()).collect())
+            .collect();
         assert_eq!(lens, vec![vec![1, 2], vec![3, 4], vec![5]]);
     }
 }

@@ -30,7 +30,9 @@ pub struct Dictionary {
 }
 
 fn strip_stress(phone: &str) -> String {
-    phone.trim_end_matches(|c: char| c.is_ascii_digit()).to_string()
+    phone
+        .trim_end_matches(|c: char| c.is_ascii_digit())
+        .to_string()
 }
 
 /// `word(2)` -> `word`.
@@ -39,7 +41,9 @@ fn strip_variant(word: &str) -> &str {
         Some(open)
             if word.ends_with(')')
                 && open > 0
-                && word[open + 1..word.len() - 1].chars().all(|c| c.is_ascii_digit())
+                && word[open + 1..word.len() - 1]
+                    .chars()
+                    .all(|c| c.is_ascii_digit())
                 && word.len() - open > 2 =>
         {
             &word[..open]
@@ -73,15 +77,23 @@ fn parse_line(line: &str, options: DictOptions) -> Result<Option<(String, Vec<St
     }
     let phones: Vec<String> = phones
         .split_whitespace()
-        .map(|p| if options.strip_stress { strip_stress(p) } else { p.to_string() })
+        .map(|p| {
+            if options.strip_stress {
+                strip_stress(p)
+            } else {
+                p.to_string()
+            }
+        })
         .collect();
     if phones.is_empty() {
         return Err(format!("no pronunciation after the word {word:?}"));
     }
-    if let Some(bad) = phones
-        .iter()
-        .find(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
-    {
+    if let Some(bad) = phones.iter().find(|p| {
+        p.is_empty()
+            || !p
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    }) {
         return Err(format!("{bad:?} is not an ARPAbet phone"));
     }
     Ok(Some((word, phones)))
@@ -149,7 +161,11 @@ mod tests {
             dict.entries[0].pronunciations,
             vec![vec!["AH0".to_string()], vec!["EY1".to_string()]]
         );
-        assert_eq!(dict.entries[1].pronunciations[0].len(), 6, "comment dropped");
+        assert_eq!(
+            dict.entries[1].pronunciations[0].len(),
+            6,
+            "comment dropped"
+        );
         assert_eq!(dict.entries[2].word, "d'artagnan");
     }
 
@@ -165,8 +181,14 @@ mod tests {
         assert_eq!(
             dict.entries[0].pronunciations,
             vec![
-                vec!["EH", "R", "AH", "N"].iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-                vec!["AE", "R", "AH", "N"].iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                vec!["EH", "R", "AH", "N"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>(),
+                vec!["AE", "R", "AH", "N"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>(),
             ]
         );
     }
@@ -174,7 +196,9 @@ mod tests {
     #[test]
     fn malformed_lines_name_their_line_number_or_are_counted() {
         let text = format!("a AH0\nlonely\nb B IY1\n{CMU}");
-        let err = parse(&text, "x.dict", DictOptions::default()).unwrap_err().to_string();
+        let err = parse(&text, "x.dict", DictOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("x.dict:2"), "{err}");
         assert!(err.contains("no pronunciation"), "{err}");
         let options = DictOptions {
@@ -188,7 +212,9 @@ mod tests {
 
     #[test]
     fn lowercase_phones_are_rejected_and_empty_files_too() {
-        let err = parse("cat k ae t\n", "y", DictOptions::default()).unwrap_err().to_string();
+        let err = parse("cat k ae t\n", "y", DictOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("y:1") && err.contains("\"k\""), "{err}");
         let err = parse("# only a comment\n\n", "z", DictOptions::default()).unwrap_err();
         assert!(err.to_string().contains("no data"), "{err}");

@@ -190,11 +190,13 @@ impl DataConfig {
                 self.dev_fraction, self.test_fraction
             ));
         }
-        if matches!(self.task, TaskKind::Copy | TaskKind::Reverse | TaskKind::Sort)
-            && (!(1..=26).contains(&self.synthetic_symbols)
-                || self.synthetic_min_len == 0
-                || self.synthetic_min_len > self.synthetic_max_len
-                || self.synthetic_size == 0)
+        if matches!(
+            self.task,
+            TaskKind::Copy | TaskKind::Reverse | TaskKind::Sort
+        ) && (!(1..=26).contains(&self.synthetic_symbols)
+            || self.synthetic_min_len == 0
+            || self.synthetic_min_len > self.synthetic_max_len
+            || self.synthetic_size == 0)
         {
             return bad(format!(
                 "synthetic tasks need 1..=26 symbols (got {}), 1 <= min_len ({}) <= max_len ({}) and size > 0 (got {})",
@@ -207,9 +209,19 @@ impl DataConfig {
     /// Split a source string given on the command line into tokens, as training did.
     pub fn source_tokens(&self, text: &str) -> Vec<String> {
         match self.task {
-            TaskKind::G2p => text.trim().to_lowercase().chars().map(String::from).collect(),
+            TaskKind::G2p => text
+                .trim()
+                .to_lowercase()
+                .chars()
+                .map(String::from)
+                .collect(),
             TaskKind::Tsv => self.src_tokens.split(text.trim()),
-            _ => text.trim().chars().filter(|c| !c.is_whitespace()).map(String::from).collect(),
+            _ => text
+                .trim()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .map(String::from)
+                .collect(),
         }
     }
 
@@ -249,7 +261,10 @@ impl DataConfig {
                 Ok((pairs, dict.skipped_lines))
             }
             TaskKind::Tsv => {
-                let path = self.path.as_ref().ok_or(DataError::NeedsData { task: "tsv" })?;
+                let path = self
+                    .path
+                    .as_ref()
+                    .ok_or(DataError::NeedsData { task: "tsv" })?;
                 let text = read_text(path)?;
                 parallel::parse(
                     &text,
@@ -345,7 +360,10 @@ mod tests {
 
     #[test]
     fn tsv_task_needs_a_file() {
-        let err = DataConfig::new().with_task(TaskKind::Tsv).load().unwrap_err();
+        let err = DataConfig::new()
+            .with_task(TaskKind::Tsv)
+            .load()
+            .unwrap_err();
         assert!(err.to_string().contains("--data"), "{err}");
     }
 
@@ -356,8 +374,15 @@ mod tests {
         assert!(err.contains("/nonexistent/dict.txt"), "{err}");
         let path = std::env::temp_dir().join(format!("bad-utf8-{}.dict", std::process::id()));
         std::fs::write(&path, b"abc AH0\n\xff\xfe B\n").unwrap();
-        let err = DataConfig::new().with_path(Some(path.clone())).load().unwrap_err().to_string();
-        assert!(err.contains("not valid UTF-8") && err.contains("offset 8"), "{err}");
+        let err = DataConfig::new()
+            .with_path(Some(path.clone()))
+            .load()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not valid UTF-8") && err.contains("offset 8"),
+            "{err}"
+        );
         std::fs::remove_file(path).unwrap();
     }
 }

@@ -27,7 +27,11 @@ impl Tokenization {
             Tokenization::Char => "",
             Tokenization::Whitespace => " ",
         };
-        tokens.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(sep)
+        tokens
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(sep)
     }
 }
 
@@ -48,7 +52,10 @@ pub fn parse(
         }
         let parsed = match line.split('\t').collect::<Vec<_>>().as_slice() {
             [src, tgt] => {
-                let (src, tgt) = (tokenization.split(src.trim()), tokenization.split(tgt.trim()));
+                let (src, tgt) = (
+                    tokenization.split(src.trim()),
+                    tokenization.split(tgt.trim()),
+                );
                 if src.is_empty() || tgt.is_empty() {
                     Err("empty source or target".to_string())
                 } else {
@@ -99,8 +106,13 @@ mod tests {
         let err = parse("a\tb\nno tab here\n", "p.tsv", Tokenization::Char, false)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("p.tsv:2") && err.contains("1 tab-separated field"), "{err}");
-        let err = parse("a\t \n", "p.tsv", Tokenization::Char, false).unwrap_err().to_string();
+        assert!(
+            err.contains("p.tsv:2") && err.contains("1 tab-separated field"),
+            "{err}"
+        );
+        let err = parse("a\t \n", "p.tsv", Tokenization::Char, false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("p.tsv:1") && err.contains("empty"), "{err}");
         let (pairs, skipped) = parse("a\tb\nx\ty\tz\n", "p", Tokenization::Char, true).unwrap();
         assert_eq!((pairs.len(), skipped), (1, 1));

@@ -49,7 +49,10 @@ mod tests {
         assert!((800..1200).contains(&dev), "dev {dev}");
         assert!((1700..2300).contains(&test), "test {test}");
         assert_eq!(assign("hello", 1, 0.05, 0.1), assign("hello", 1, 0.05, 0.1));
-        let moved = keys.iter().filter(|k| assign(k, 1, 0.05, 0.1) != assign(k, 2, 0.05, 0.1)).count();
+        let moved = keys
+            .iter()
+            .filter(|k| assign(k, 1, 0.05, 0.1) != assign(k, 2, 0.05, 0.1))
+            .count();
         assert!(moved > 1000, "the seed changes the split");
     }
 }

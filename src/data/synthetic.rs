@@ -79,8 +79,13 @@ mod tests {
             assert_eq!(p.tgt, p.src.iter().rev().cloned().collect::<Vec<_>>());
         }
         let sorted = generate(Synthetic::Sort, 5, 5, 3, 9, 7);
-        assert!(sorted.iter().all(|p| p.tgt.windows(2).all(|w| w[0] <= w[1])));
-        assert_eq!(generate(Synthetic::Copy, 3, 4, 2, 4, 1)[0].src, generate(Synthetic::Copy, 3, 4, 2, 4, 1)[0].tgt);
+        assert!(sorted
+            .iter()
+            .all(|p| p.tgt.windows(2).all(|w| w[0] <= w[1])));
+        assert_eq!(
+            generate(Synthetic::Copy, 3, 4, 2, 4, 1)[0].src,
+            generate(Synthetic::Copy, 3, 4, 2, 4, 1)[0].tgt
+        );
     }
 
     #[test]

@@ -42,12 +42,23 @@ pub fn greedy<B: Backend>(
     let mut input = Tensor::<B, 2, Int>::full([batch, 1], BEGIN as i64, &device);
     for _ in 0..max_steps {
         let hidden = model
-            .decode(input, &memory, Some(src_padding.clone()), None, Some(&mut cache))
+            .decode(
+                input,
+                &memory,
+                Some(src_padding.clone()),
+                None,
+                Some(&mut cache),
+            )
             .hidden; // [batch, 1, d_model]
         let log_probs = burn::tensor::activation::log_softmax(model.generate(hidden), 2); // [batch, 1, vocab]
         let (best, best_ids) = log_probs.max_dim_with_indices(2);
         let best: Vec<f32> = best.into_data().convert::<f32>().to_vec().unwrap();
-        let best_ids_vec: Vec<i64> = best_ids.clone().into_data().convert::<i64>().to_vec().unwrap();
+        let best_ids_vec: Vec<i64> = best_ids
+            .clone()
+            .into_data()
+            .convert::<i64>()
+            .to_vec()
+            .unwrap();
         for (hyp, (&id, &lp)) in hyps.iter_mut().zip(best_ids_vec.iter().zip(&best)) {
             if hyp.finished {
                 continue;

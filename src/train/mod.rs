@@ -8,7 +8,7 @@ pub use step::Seq2SeqTrainer;
 
 use crate::artifact::{self, ArtifactError};
 use crate::config::ExperimentConfig;
-use crate::data::batcher::{buckets, EncodedPair};
+use crate::data::batcher::{buckets, random_batches, EncodedPair};
 use crate::data::{self, Corpus, DataError, Pair, Seq2SeqBatcher};
 use crate::decode::greedy;
 use crate::model::ConfigError;
@@ -24,9 +24,7 @@ use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, PerplexityMetric};
-use burn::train::{
-    Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining,
-};
+use burn::train::{Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -105,8 +103,12 @@ fn encode_pairs(
             }
             Some(EncodedPair {
                 // Dev data may hold symbols unseen in training: UNK for the validation loss.
-                src: src_vocab.encode(&p.src, true).expect("allow_unk never fails"),
-                tgt: tgt_vocab.encode(&p.tgt, true).expect("allow_unk never fails"),
+                src: src_vocab
+                    .encode(&p.src, true)
+                    .expect("allow_unk never fails"),
+                tgt: tgt_vocab
+                    .encode(&p.tgt, true)
+                    .expect("allow_unk never fails"),
             })
         })
         .collect();
@@ -146,7 +148,13 @@ pub fn best_epoch(run_dir: &Path) -> Option<(usize, f64)> {
         .ok()?
         .filter_map(|entry| {
             let entry = entry.ok()?;
-            let epoch = entry.file_name().into_string().ok()?.strip_prefix("epoch-")?.parse().ok()?;
+            let epoch = entry
+                .file_name()
+                .into_string()
+                .ok()?
+                .strip_prefix("epoch-")?
+                .parse()
+                .ok()?;
             let loss = mean_of_log(&entry.path().join("Loss.log"))?;
             loss.is_finite().then_some((epoch, loss))
         })
@@ -186,7 +194,8 @@ pub fn run<B: AutodiffBackend>(
             for sub in ["checkpoint", "train", "valid"] {
                 let path = options.run_dir.join(sub);
                 if path.exists() {
-                    std::fs::remove_dir_all(&path).map_err(|source| TrainError::Io { path, source })?;
+                    std::fs::remove_dir_all(&path)
+                        .map_err(|source| TrainError::Io { path, source })?;
                 }
             }
             None
@@ -207,8 +216,14 @@ pub fn run<B: AutodiffBackend>(
     config.model.tgt_vocab_size = corpus.tgt_vocab.len();
     config.model.validate()?;
     let max_len = config.model.max_len;
-    let (train, dropped) = encode_pairs(&corpus.train, &corpus.src_vocab, &corpus.tgt_vocab, max_len);
-    let (valid, _) = encode_pairs(&data::pairs(&corpus.dev), &corpus.src_vocab, &corpus.tgt_vocab, max_len);
+    let (train, dropped) =
+        encode_pairs(&corpus.train, &corpus.src_vocab, &corpus.tgt_vocab, max_len);
+    let (valid, _) = encode_pairs(
+        &data::pairs(&corpus.dev),
+        &corpus.src_vocab,
+        &corpus.tgt_vocab,
+        max_len,
+    );
     if train.is_empty() {
         return Err(DataError::EmptySplit { split: "train" }.into());
     }
@@ -237,7 +252,8 @@ pub fn run<B: AutodiffBackend>(
     };
     std::fs::create_dir_all(&options.run_dir).map_err(io(&options.run_dir))?;
     let run_config = options.run_dir.join(artifact::CONFIG_FILE);
-    crate::fsutil::write_atomic(&run_config, config.to_string().as_bytes()).map_err(io(&run_config))?;
+    crate::fsutil::write_atomic(&run_config, config.to_string().as_bytes())
+        .map_err(io(&run_config))?;
     for (vocab, file) in [
         (&corpus.src_vocab, artifact::SRC_VOCAB_FILE),
         (&corpus.tgt_vocab, artifact::TGT_VOCAB_FILE),
@@ -253,7 +269,11 @@ pub fn run<B: AutodiffBackend>(
         .batch_size(1) // each item is already a length-bucketed batch
         .shuffle(seed)
         .set_device(device.clone())
-        .build(InMemDataset::new(buckets(train, batch_size)));
+        .build(InMemDataset::new(if config.training.bucket_by_length {
+            buckets(train, batch_size)
+        } else {
+            random_batches(train, batch_size, seed)
+        }));
     let valid_loader = DataLoaderBuilder::new(Seq2SeqBatcher)
         .batch_size(1)
         .set_device(device.clone())
@@ -295,7 +315,10 @@ pub fn run<B: AutodiffBackend>(
         ));
     }
     if let Some(epoch) = resume_from {
-        println!("resuming from the checkpoint of epoch {epoch} in {}", options.run_dir.display());
+        println!(
+            "resuming from the checkpoint of epoch {epoch} in {}",
+            options.run_dir.display()
+        );
         training = training.checkpoint(epoch);
     }
     if options.plain || !std::io::stdout().is_terminal() {
@@ -311,24 +334,50 @@ pub fn run<B: AutodiffBackend>(
     // The final model is the epoch with the lowest validation loss whose checkpoint is kept
     // (burn-train keeps the best and the last two).
     if let Some((epoch, loss)) = best_epoch(&options.run_dir) {
-        let path = options.run_dir.join("checkpoint").join(format!("model-{epoch}.mpk"));
+        let path = options
+            .run_dir
+            .join("checkpoint")
+            .join(format!("model-{epoch}.mpk"));
         if path.is_file() {
             trainer = trainer
-                .load_file(path, &NamedMpkFileRecorder::<FullPrecisionSettings>::new(), &device)
-                .map_err(|err| TrainError::Config(format!("cannot reload the best checkpoint: {err}")))?;
+                .load_file(
+                    path,
+                    &NamedMpkFileRecorder::<FullPrecisionSettings>::new(),
+                    &device,
+                )
+                .map_err(|err| {
+                    TrainError::Config(format!("cannot reload the best checkpoint: {err}"))
+                })?;
             println!("using epoch {epoch}, the lowest validation loss ({loss:.4})");
         }
     }
     let model = trainer.model;
 
     let epochs_done = last_checkpoint(&options.run_dir).unwrap_or(0);
-    artifact::save(&options.out, &model, &config, &corpus.src_vocab, &corpus.tgt_vocab)?;
+    artifact::save(
+        &options.out,
+        &model,
+        &config,
+        &corpus.src_vocab,
+        &corpus.tgt_vocab,
+    )?;
     println!("model written to {}", options.out.display());
 
-    let eval: Vec<_> = corpus.dev.iter().take(config.training.eval_examples).collect();
+    let eval: Vec<_> = corpus
+        .dev
+        .iter()
+        .take(config.training.eval_examples)
+        .collect();
     let dev_exact_match = (!eval.is_empty()).then(|| {
         let started = Instant::now();
-        let correct = exact_matches(&model, &eval, &corpus.src_vocab, &corpus.tgt_vocab, max_len, &device);
+        let correct = exact_matches(
+            &model,
+            &eval,
+            &corpus.src_vocab,
+            &corpus.tgt_vocab,
+            max_len,
+            &device,
+        );
         let rate = correct as f64 / eval.len() as f64;
         println!(
             "dev exact match (greedy, {} items): {:.2}% [{:.1}s]",
@@ -351,7 +400,9 @@ pub fn run<B: AutodiffBackend>(
     let report_path = options.out.join("train_report.json");
     crate::fsutil::write_atomic(
         &report_path,
-        serde_json::to_string_pretty(&report).expect("report serializes").as_bytes(),
+        serde_json::to_string_pretty(&report)
+            .expect("report serializes")
+            .as_bytes(),
     )
     .map_err(io(&report_path))?;
     Ok(report)
@@ -371,14 +422,20 @@ fn exact_matches<B: Backend>(
         let pairs: Vec<EncodedPair> = chunk
             .iter()
             .map(|r| EncodedPair {
-                src: src_vocab.encode(&r.src, true).expect("allow_unk never fails"),
+                src: src_vocab
+                    .encode(&r.src, true)
+                    .expect("allow_unk never fails"),
                 tgt: Vec::new(),
             })
             .collect();
         let batch = Seq2SeqBatcher.batch_pairs::<B>(&pairs, device);
         let hyps = greedy(model, batch.src, batch.src_padding, max_len);
         for (hyp, reference) in hyps.iter().zip(chunk) {
-            let decoded: Vec<String> = tgt_vocab.decode(&hyp.tokens).into_iter().map(String::from).collect();
+            let decoded: Vec<String> = tgt_vocab
+                .decode(&hyp.tokens)
+                .into_iter()
+                .map(String::from)
+                .collect();
             if reference.targets.contains(&decoded) {
                 correct += 1;
             }

@@ -82,7 +82,11 @@ impl PlainRenderer {
                 .get(&entry.metric_id)
                 .cloned()
                 .unwrap_or_else(|| "metric".to_string());
-            let running = if valid { &mut self.valid } else { &mut self.train };
+            let running = if valid {
+                &mut self.valid
+            } else {
+                &mut self.train
+            };
             running.add(&name, &numeric);
         }
     }
@@ -107,7 +111,11 @@ impl PlainRenderer {
             return;
         }
         self.last_print = Instant::now();
-        let running = if split == "valid" { &self.valid } else { &self.train };
+        let running = if split == "valid" {
+            &self.valid
+        } else {
+            &self.train
+        };
         let pct = 100.0 * progress.items_processed as f64 / progress.items_total.max(1) as f64;
         println!(
             "[{split}] epoch {epoch}/{epochs} {pct:5.1}% ({}/{})  {}  [{:.0}s]",
