@@ -10,6 +10,16 @@ use std::path::{Path, PathBuf};
 type B = seq2seq::backend::NdArray;
 type AD = Autodiff<B>;
 
+/// Burn's ndarray backend has one global RNG: two trainings in parallel test threads would draw
+/// each other's random numbers. Each test holds this lock while it trains.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("seq2seq-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -31,6 +41,7 @@ fn options(dir: &Path, resume: bool) -> TrainOptions {
 /// (greedy decoding of held-out strings) on CPU. About two minutes on 2 cores.
 #[test]
 fn reverse_task_learns_to_99_percent_exact_match() {
+    let _serial = serial();
     let dir = temp_dir("reverse");
     let mut config = ExperimentConfig::preset(Preset::Tiny);
     config.data.task = TaskKind::Reverse;
@@ -87,6 +98,7 @@ fn logits(dir: &Path) -> Vec<f32> {
 /// Two epochs, stop, resume for a third: the same weights as three uninterrupted epochs.
 #[test]
 fn resume_continues_exactly_where_training_stopped() {
+    let _serial = serial();
     let straight = temp_dir("straight");
     run::<AD>(
         resume_config(3),
@@ -128,6 +140,7 @@ fn resume_continues_exactly_where_training_stopped() {
 
 #[test]
 fn resume_without_checkpoint_and_rerun_without_restart_are_refused() {
+    let _serial = serial();
     let dir = temp_dir("refuse");
     let err = run::<AD>(resume_config(1), &options(&dir, true), Default::default()).unwrap_err();
     assert!(matches!(err, TrainError::NothingToResume(_)), "{err}");
@@ -147,6 +160,7 @@ fn resume_without_checkpoint_and_rerun_without_restart_are_refused() {
 
 #[test]
 fn bad_training_configs_are_errors() {
+    let _serial = serial();
     let dir = temp_dir("badcfg");
     let mut config = resume_config(1);
     config.model.n_heads = 3;

@@ -10,6 +10,8 @@ use burn::prelude::*;
 pub struct Hypothesis {
     pub tokens: Vec<usize>,
     pub log_prob: f64,
+    /// The ranking score (log-probability, length-normalised by beam search's `lenpen`).
+    pub score: f64,
     /// `false` when decoding stopped at the length limit before END.
     pub finished: bool,
 }
@@ -35,6 +37,7 @@ pub fn greedy<B: Backend>(
         Hypothesis {
             tokens: Vec::new(),
             log_prob: 0.0,
+            score: 0.0,
             finished: false,
         };
         batch
@@ -64,6 +67,7 @@ pub fn greedy<B: Backend>(
                 continue;
             }
             hyp.log_prob += lp as f64;
+            hyp.score = hyp.log_prob;
             if id as usize == END {
                 hyp.finished = true;
             } else {

@@ -117,48 +117,76 @@ fn encode_pairs(
 
 /// The highest epoch with a saved model checkpoint in `run_dir`, if any.
 pub fn last_checkpoint(run_dir: &Path) -> Option<usize> {
-    std::fs::read_dir(run_dir.join("checkpoint"))
-        .ok()?
-        .filter_map(|entry| {
-            let name = entry.ok()?.file_name().into_string().ok()?;
-            name.strip_prefix("model-")?
-                .strip_suffix(".mpk")?
-                .parse::<usize>()
-                .ok()
-        })
-        .max()
+    checkpoints(run_dir).last().copied()
 }
 
-/// Mean of a burn-train metric log (`value,count` lines).
-fn mean_of_log(path: &Path) -> Option<f64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let (mut sum, mut count) = (0.0, 0.0);
-    for line in text.lines() {
-        let (value, n) = line.split_once(',')?;
-        let (value, n): (f64, f64) = (value.parse().ok()?, n.parse().ok()?);
-        sum += value * n;
-        count += n;
+/// Every epoch with a saved model checkpoint in `run_dir`, ascending.
+pub fn checkpoints(run_dir: &Path) -> Vec<usize> {
+    let mut epochs: Vec<usize> = std::fs::read_dir(run_dir.join("checkpoint"))
+        .map(|dir| {
+            dir.filter_map(|entry| {
+                let name = entry.ok()?.file_name().into_string().ok()?;
+                name.strip_prefix("model-")?
+                    .strip_suffix(".mpk")?
+                    .parse()
+                    .ok()
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    epochs.sort_unstable();
+    epochs
+}
+
+/// Mean per-token validation loss (label smoothing included, PAD ignored) of `trainer`.
+fn validation_loss<B: Backend>(
+    trainer: &Seq2SeqTrainer<B>,
+    batches: &[Vec<EncodedPair>],
+    device: &B::Device,
+) -> f64 {
+    let (mut total, mut tokens) = (0.0, 0usize);
+    for batch in batches {
+        let n: usize = batch.iter().map(|p| p.tgt.len() + 1).sum();
+        let output = trainer.forward_loss(Seq2SeqBatcher.batch_pairs::<B>(batch, device));
+        total += output.loss.into_scalar().elem::<f64>() * n as f64;
+        tokens += n;
     }
-    (count > 0.0).then(|| sum / count)
+    total / tokens.max(1) as f64
 }
 
-/// The epoch with the lowest mean validation loss in `run_dir`'s metric logs.
-pub fn best_epoch(run_dir: &Path) -> Option<(usize, f64)> {
-    std::fs::read_dir(run_dir.join("valid"))
-        .ok()?
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let epoch = entry
-                .file_name()
-                .into_string()
-                .ok()?
-                .strip_prefix("epoch-")?
-                .parse()
-                .ok()?;
-            let loss = mean_of_log(&entry.path().join("Loss.log"))?;
-            loss.is_finite().then_some((epoch, loss))
-        })
-        .min_by(|a, b| a.1.total_cmp(&b.1))
+/// Of the checkpoints burn-train kept (the best by its validation loss and the last two), the
+/// one with the lowest validation loss, measured again here: burn-train's metric logs restart
+/// their epoch numbering on resume, so they cannot be trusted to name the epoch.
+fn best_checkpoint<B: Backend>(
+    trainer: Seq2SeqTrainer<B>,
+    run_dir: &Path,
+    valid: &[Vec<EncodedPair>],
+    device: &B::Device,
+) -> Result<(Seq2SeqTrainer<B>, Option<(usize, f64)>), TrainError> {
+    if valid.is_empty() {
+        return Ok((trainer, None));
+    }
+    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+    let mut best: Option<(Seq2SeqTrainer<B>, usize, f64)> = None;
+    for epoch in checkpoints(run_dir) {
+        let path = run_dir
+            .join("checkpoint")
+            .join(format!("model-{epoch}.mpk"));
+        let candidate = trainer
+            .clone()
+            .load_file(path.clone(), &recorder, device)
+            .map_err(|err| {
+                TrainError::Config(format!("cannot read checkpoint {}: {err}", path.display()))
+            })?;
+        let loss = validation_loss(&candidate, valid, device);
+        if loss.is_finite() && best.as_ref().is_none_or(|b| loss < b.2) {
+            best = Some((candidate, epoch, loss));
+        }
+    }
+    Ok(match best {
+        Some((model, epoch, loss)) => (model, Some((epoch, loss))),
+        None => (trainer, None),
+    })
 }
 
 /// The corpus with the vocabularies of a run being resumed (so ids keep their meaning).
@@ -274,10 +302,11 @@ pub fn run<B: AutodiffBackend>(
         } else {
             random_batches(train, batch_size, seed)
         }));
+    let valid_batches = buckets(valid, batch_size);
     let valid_loader = DataLoaderBuilder::new(Seq2SeqBatcher)
         .batch_size(1)
         .set_device(device.clone())
-        .build(InMemDataset::new(buckets(valid, batch_size)));
+        .build(InMemDataset::new(valid_batches.clone()));
 
     let trainer = Seq2SeqTrainer {
         model: config.model.init::<B>(&device),
@@ -330,30 +359,14 @@ pub fn run<B: AutodiffBackend>(
     let seconds = started.elapsed().as_secs_f64();
     // Dropping the renderer prints the summary (and leaves the dashboard).
     drop(result.renderer);
-    let mut trainer = result.model;
-    // The final model is the epoch with the lowest validation loss whose checkpoint is kept
-    // (burn-train keeps the best and the last two).
-    if let Some((epoch, loss)) = best_epoch(&options.run_dir) {
-        let path = options
-            .run_dir
-            .join("checkpoint")
-            .join(format!("model-{epoch}.mpk"));
-        if path.is_file() {
-            trainer = trainer
-                .load_file(
-                    path,
-                    &NamedMpkFileRecorder::<FullPrecisionSettings>::new(),
-                    &device,
-                )
-                .map_err(|err| {
-                    TrainError::Config(format!("cannot reload the best checkpoint: {err}"))
-                })?;
-            println!("using epoch {epoch}, the lowest validation loss ({loss:.4})");
-        }
+    // The final model is the kept checkpoint with the lowest validation loss.
+    let (trainer, best) = best_checkpoint(result.model, &options.run_dir, &valid_batches, &device)?;
+    if let Some((epoch, loss)) = best {
+        println!("using epoch {epoch}, the lowest validation loss ({loss:.4})");
     }
     let model = trainer.model;
 
-    let epochs_done = last_checkpoint(&options.run_dir).unwrap_or(0);
+    let epochs_done = checkpoints(&options.run_dir).last().copied().unwrap_or(0);
     artifact::save(
         &options.out,
         &model,

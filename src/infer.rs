@@ -1,0 +1,113 @@
+//! Inference on a model directory: text in, text out, with clear errors for input the model
+//! cannot take.
+
+use crate::artifact::{self, ArtifactError, LoadedModel};
+use crate::data::batcher::EncodedPair;
+use crate::data::Seq2SeqBatcher;
+use crate::decode::{beam, greedy, BeamConfig, Hypothesis};
+use crate::vocab::VocabError;
+use burn::prelude::*;
+use std::path::Path;
+
+/// Why one input cannot be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("empty input")]
+    Empty,
+    #[error(transparent)]
+    Unknown(#[from] VocabError),
+    #[error("input of {len} symbols is longer than the model's maximum of {max}")]
+    TooLong { len: usize, max: usize },
+}
+
+/// One decoded output.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Prediction {
+    /// Output tokens joined as the task writes them (phones with spaces, characters together).
+    pub text: String,
+    pub tokens: Vec<String>,
+    /// Ranking score (log-probability, length-normalised with `lenpen`).
+    pub score: f64,
+    /// `false` if the length limit stopped decoding before END.
+    pub finished: bool,
+}
+
+/// A loaded model ready to decode.
+pub struct Predictor<B: Backend> {
+    pub loaded: LoadedModel<B>,
+    device: B::Device,
+}
+
+impl<B: Backend> Predictor<B> {
+    pub fn load(dir: &Path, device: B::Device) -> Result<Self, ArtifactError> {
+        Ok(Self {
+            loaded: artifact::load(dir, &device)?,
+            device,
+        })
+    }
+
+    /// Source token ids of `text`, split as the model's training data was.
+    pub fn encode(&self, text: &str, allow_unk: bool) -> Result<Vec<usize>, InputError> {
+        let tokens = self.loaded.config.data.source_tokens(text);
+        if tokens.is_empty() {
+            return Err(InputError::Empty);
+        }
+        let max = self.loaded.model.max_len();
+        if tokens.len() > max {
+            return Err(InputError::TooLong {
+                len: tokens.len(),
+                max,
+            });
+        }
+        Ok(self.loaded.src_vocab.encode(&tokens, allow_unk)?)
+    }
+
+    fn to_prediction(&self, hyp: &Hypothesis) -> Prediction {
+        let tokens: Vec<String> = self
+            .loaded
+            .tgt_vocab
+            .decode(&hyp.tokens)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        Prediction {
+            text: self.loaded.config.data.join_target(&tokens),
+            tokens,
+            score: hyp.score,
+            finished: hyp.finished,
+        }
+    }
+
+    /// Decode a batch of encoded inputs: greedy when `config.beam` is 1, beam search otherwise.
+    /// Returns up to `config.nbest` predictions per input, best first.
+    pub fn predict(&self, inputs: &[Vec<usize>], config: &BeamConfig) -> Vec<Vec<Prediction>> {
+        if inputs.is_empty() {
+            return Vec::new();
+        }
+        let pairs: Vec<EncodedPair> = inputs
+            .iter()
+            .map(|src| EncodedPair {
+                src: src.clone(),
+                tgt: Vec::new(),
+            })
+            .collect();
+        let batch = Seq2SeqBatcher.batch_pairs::<B>(&pairs, &self.device);
+        // Outputs stop at the model's positions; END must fit too.
+        let max_steps = config.max_steps.min(self.loaded.model.max_len() - 1);
+        let hyps: Vec<Vec<Hypothesis>> = if config.beam <= 1 {
+            greedy(&self.loaded.model, batch.src, batch.src_padding, max_steps)
+                .into_iter()
+                .map(|h| vec![h])
+                .collect()
+        } else {
+            let config = BeamConfig {
+                max_steps,
+                ..*config
+            };
+            beam(&self.loaded.model, batch.src, batch.src_padding, &config)
+        };
+        hyps.iter()
+            .map(|list| list.iter().map(|h| self.to_prediction(h)).collect())
+            .collect()
+    }
+}
