@@ -63,12 +63,14 @@ pub fn read_config(path: &Path) -> Result<ExperimentConfig, ArtifactError> {
         path: path.to_path_buf(),
         message: err.to_string(),
     })?;
-    let config: ExperimentConfig =
-        serde_json::from_str(&text).map_err(|err| ArtifactError::Config {
+    // Fields a file leaves out take the base preset's values; unknown fields are errors.
+    let base = ExperimentConfig::preset(crate::config::Preset::Base);
+    crate::cli_config::overlay_on(&base, &text, &path.display().to_string()).map_err(|err| {
+        ArtifactError::Config {
             path: path.to_path_buf(),
             message: err.to_string(),
-        })?;
-    Ok(config)
+        }
+    })
 }
 
 fn check_vocab(which: &'static str, vocab: &Vocab, expected: usize) -> Result<(), ArtifactError> {
@@ -148,11 +150,15 @@ pub fn import_pytorch<B: Backend>(
         path: model_config.to_path_buf(),
         message: err.to_string(),
     })?;
-    let model_cfg: crate::model::TransformerConfig =
-        serde_json::from_str(&text).map_err(|err| ArtifactError::Config {
-            path: model_config.to_path_buf(),
-            message: err.to_string(),
-        })?;
+    let model_cfg = crate::cli_config::overlay_on(
+        &crate::model::TransformerConfig::new(),
+        &text,
+        &model_config.display().to_string(),
+    )
+    .map_err(|err| ArtifactError::Config {
+        path: model_config.to_path_buf(),
+        message: err.to_string(),
+    })?;
     model_cfg
         .validate()
         .map_err(|source| ArtifactError::InvalidModel {

@@ -14,5 +14,4 @@ pub(crate) mod tests {
     pub type TestBackend = super::NdArray;
     #[cfg(all(not(feature = "ndarray"), feature = "wgpu"))]
     pub type TestBackend = super::Wgpu;
-    pub type TestAutodiff = burn::backend::Autodiff<TestBackend>;
 }

@@ -1,6 +1,8 @@
 //! Building the experiment config from a preset, an optional JSON file and command-line flags.
 
 use crate::config::{ExperimentConfig, Preset};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 
 /// Why a config file could not be applied.
@@ -60,8 +62,18 @@ pub fn overlay(
     overlay: &str,
     origin: &str,
 ) -> Result<ExperimentConfig, OverlayError> {
-    let base = ExperimentConfig::preset(preset);
-    let mut value = serde_json::to_value(&base).expect("configs serialize");
+    overlay_on(&ExperimentConfig::preset(preset), overlay, origin)
+}
+
+/// `base` with the JSON text `overlay` laid over it: fields it names replace `base`'s, fields it
+/// leaves out keep `base`'s values (Burn's `Config` deserialiser would reject them as missing),
+/// fields `base` does not have are errors.
+pub fn overlay_on<T: Serialize + DeserializeOwned>(
+    base: &T,
+    overlay: &str,
+    origin: &str,
+) -> Result<T, OverlayError> {
+    let mut value = serde_json::to_value(base).expect("configs serialize");
     let overlay: Value = serde_json::from_str(overlay).map_err(|err| OverlayError::Json {
         origin: origin.to_string(),
         message: err.to_string(),

@@ -132,7 +132,7 @@ mod tests {
     fn missing_fields_take_defaults() {
         let json = r#"{"model": {"d_model": 32, "n_heads": 4}, "data": {"task": "reverse"},
                        "optimizer": {}, "training": {"epochs": 2}}"#;
-        let config: ExperimentConfig = serde_json::from_str(json).unwrap();
+        let config = crate::cli_config::overlay(Preset::Base, json, "test").unwrap();
         assert_eq!(config.model.d_model, 32);
         assert_eq!(config.model.n_encoder_layers, 6);
         assert_eq!(config.training.epochs, 2);

@@ -94,6 +94,7 @@ pub fn beam_search<S: Scorer>(
                 }
             }
             candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+            // Extensions by END finish; the best k others stay alive.
             let mut kept = 0;
             for (lp, row, token) in candidates {
                 if lp == f64::NEG_INFINITY || kept == k {
@@ -102,15 +103,7 @@ pub fn beam_search<S: Scorer>(
                 if token == END {
                     let tokens = prefixes[row][1..].to_vec();
                     let score = config.score(lp, tokens.len() + 1);
-                    finished[input].push(Hypothesis {
-                        tokens,
-                        log_prob: lp,
-                        score,
-                        finished: true,
-                    });
-                    if finished[input].len() >= k {
-                        break;
-                    }
+                    finished[input].push(Hypothesis { tokens, log_prob: lp, score, finished: true });
                 } else {
                     let slot = input * k + kept;
                     let mut prefix = prefixes[row].clone();
@@ -121,7 +114,18 @@ pub fn beam_search<S: Scorer>(
                     kept += 1;
                 }
             }
-            if finished[input].len() >= k || kept == 0 {
+            // Done when k hypotheses have finished and no live one can still beat the k-th:
+            // log-probabilities only fall, but the length penalty's divisor grows, so a live
+            // hypothesis is bounded by its log-probability over the largest divisor.
+            let best_alive = (0..kept).map(|b| new_log_probs[input * k + b]).fold(f64::NEG_INFINITY, f64::max);
+            let bound = if config.lenpen == 0.0 {
+                best_alive
+            } else {
+                config.score(best_alive, config.max_steps + 1)
+            };
+            let list = &mut finished[input];
+            list.sort_by(|a, b| b.score.total_cmp(&a.score));
+            if kept == 0 || (list.len() >= k && list[k - 1].score >= bound) {
                 done[input] = true;
             }
         }
