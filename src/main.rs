@@ -3,9 +3,13 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use seq2seq::config::{ExperimentConfig, Preset};
-use seq2seq::data::{TaskKind, Tokenization};
+use seq2seq::data::{Reference, TaskKind, Tokenization};
+use seq2seq::decode::BeamConfig;
+use seq2seq::infer::Predictor;
+use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
 #[command(name = "seq2seq", version = version(), about = "The Transformer encoder-decoder on Burn: train, import, decode.")]
@@ -23,6 +27,90 @@ enum Command {
     Train(TrainArgs),
     /// Turn a PyTorch state dict (safetensors) into a model directory.
     ImportPytorch(ImportArgs),
+    /// Decode text with a trained model: one output line per input.
+    Infer(InferArgs),
+    /// Score a model on held-out data (G2P: word and phoneme error rates).
+    Eval(EvalArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct DecodeArgs {
+    /// Beam size (1 = greedy).
+    #[arg(long, default_value_t = 1)]
+    beam: usize,
+    /// Hypotheses to print per input (at most --beam).
+    #[arg(long, default_value_t = 1)]
+    nbest: usize,
+    /// Length penalty exponent alpha: hypotheses ranked by log P / ((5 + len) / 6)^alpha.
+    #[arg(long, default_value_t = 0.0)]
+    lenpen: f64,
+    /// Inputs decoded together.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+}
+
+impl DecodeArgs {
+    fn config(&self) -> Result<BeamConfig> {
+        anyhow::ensure!(self.beam >= 1, "--beam must be at least 1");
+        anyhow::ensure!(self.batch_size >= 1, "--batch-size must be at least 1");
+        anyhow::ensure!(
+            (1..=self.beam).contains(&self.nbest),
+            "--nbest ({}) must be between 1 and --beam ({})",
+            self.nbest,
+            self.beam
+        );
+        anyhow::ensure!(
+            self.lenpen.is_finite() && self.lenpen >= 0.0,
+            "--lenpen must be >= 0"
+        );
+        Ok(BeamConfig {
+            beam: self.beam,
+            nbest: self.nbest,
+            lenpen: self.lenpen,
+            max_steps: usize::MAX,
+        })
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct InferArgs {
+    /// Model directory (from `train` or `import-pytorch`).
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    decode: DecodeArgs,
+    /// Map symbols the model has never seen to <unk> instead of refusing the input.
+    #[arg(long)]
+    unk: bool,
+    /// Inputs; without any, lines are read from standard input.
+    text: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct EvalArgs {
+    /// Model directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// Data file in the model's task format (dictionary for G2P, TSV for translation).
+    #[arg(long, conflicts_with = "split")]
+    data: Option<PathBuf>,
+    /// Held-out split of the model's own training data (re-created from its config).
+    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
+    split: SplitArg,
+    /// Evaluate at most this many items.
+    #[arg(long)]
+    limit: Option<usize>,
+    #[command(flatten)]
+    decode: DecodeArgs,
+    /// Also write the scores as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SplitArg {
+    Dev,
+    Test,
 }
 
 #[derive(clap::Args, Debug)]
@@ -260,11 +348,181 @@ fn import(backend: BackendChoice, args: ImportArgs) -> Result<()> {
     Ok(())
 }
 
+fn infer(backend: BackendChoice, args: InferArgs) -> Result<()> {
+    let config = args.decode.config()?;
+    let from_stdin = args.text.is_empty();
+    let inputs: Vec<String> = if from_stdin {
+        std::io::stdin()
+            .lock()
+            .lines()
+            .collect::<std::io::Result<_>>()
+            .context("cannot read standard input")?
+    } else {
+        args.text.clone()
+    };
+    with_backend!(backend, |B, device| {
+        let predictor = Predictor::<B>::load(&args.model, device)
+            .with_context(|| format!("cannot load model {}", args.model.display()))?;
+        let mut failures = 0;
+        let mut pending: Vec<(usize, Vec<usize>)> = Vec::new();
+        let mut outputs: Vec<Option<String>> = vec![None; inputs.len()];
+        for (i, text) in inputs.iter().enumerate() {
+            match predictor.encode(text, args.unk) {
+                Ok(ids) => pending.push((i, ids)),
+                Err(err) => {
+                    failures += 1;
+                    let place = if from_stdin {
+                        format!("line {}", i + 1)
+                    } else {
+                        format!("input {:?}", text)
+                    };
+                    eprintln!("error: {place}: {err}");
+                }
+            }
+        }
+        for chunk in pending.chunks(args.decode.batch_size) {
+            let ids: Vec<Vec<usize>> = chunk.iter().map(|(_, ids)| ids.clone()).collect();
+            for ((i, _), predictions) in chunk.iter().zip(predictor.predict(&ids, &config)) {
+                let text = if config.nbest == 1 {
+                    predictions[0].text.clone()
+                } else {
+                    predictions
+                        .iter()
+                        .enumerate()
+                        .map(|(rank, p)| {
+                            format!("{}\t{}\t{:.4}\t{}", inputs[*i], rank + 1, p.score, p.text)
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                outputs[*i] = Some(text);
+            }
+        }
+        for output in outputs.into_iter().flatten() {
+            println!("{output}");
+        }
+        anyhow::ensure!(
+            failures == 0,
+            "{failures} of {} inputs could not be decoded",
+            inputs.len()
+        );
+    });
+    Ok(())
+}
+
+fn eval_references(predictor_config: &ExperimentConfig, args: &EvalArgs) -> Result<Vec<Reference>> {
+    let mut data = predictor_config.data.clone();
+    let references = match &args.data {
+        Some(path) => {
+            // The whole file is the evaluation set.
+            data.path = Some(path.clone());
+            data.dev_fraction = 0.0;
+            data.test_fraction = 0.0;
+            let corpus = data.load()?;
+            seq2seq::data::group_references(corpus.train)
+        }
+        None => {
+            let corpus = data
+                .load()
+                .context("cannot re-create the model's data split")?;
+            match args.split {
+                SplitArg::Dev => corpus.dev,
+                SplitArg::Test => corpus.test,
+            }
+        }
+    };
+    Ok(match args.limit {
+        Some(limit) => references.into_iter().take(limit).collect(),
+        None => references,
+    })
+}
+
+fn eval(backend: BackendChoice, args: EvalArgs) -> Result<()> {
+    let config = args.decode.config()?;
+    with_backend!(backend, |B, device| {
+        let predictor = Predictor::<B>::load(&args.model, device)
+            .with_context(|| format!("cannot load model {}", args.model.display()))?;
+        let references = eval_references(&predictor.loaded.config, &args)?;
+        anyhow::ensure!(!references.is_empty(), "nothing to evaluate");
+        let started = Instant::now();
+        let mut last = Instant::now();
+        let mut rates = seq2seq::eval::ErrorRates::default();
+        let mut skipped = 0;
+        let mut done = 0;
+        for chunk in references.chunks(args.decode.batch_size) {
+            let mut ids = Vec::new();
+            let mut refs = Vec::new();
+            for reference in chunk {
+                // References with symbols the model never saw are scored as decoded with <unk>.
+                match predictor.encode(
+                    &predictor.loaded.config.data.join_source(&reference.src),
+                    true,
+                ) {
+                    Ok(x) => {
+                        ids.push(x);
+                        refs.push(reference);
+                    }
+                    Err(_) => skipped += 1,
+                }
+            }
+            for (predictions, reference) in predictor.predict(&ids, &config).iter().zip(refs) {
+                rates.add(&predictions[0].tokens, &reference.targets);
+            }
+            done += chunk.len();
+            if last.elapsed() > Duration::from_secs(5) {
+                last = Instant::now();
+                eprintln!(
+                    "eval: {done}/{} ({:.1}%), WER so far {:.2}% [{:.0}s]",
+                    references.len(),
+                    100.0 * done as f64 / references.len() as f64,
+                    100.0 * rates.wer(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "{} items: WER {:.2}%  PER {:.2}%  exact match {:.2}%  (beam {}, {:.1} items/s{})",
+            rates.items,
+            100.0 * rates.wer(),
+            100.0 * rates.per(),
+            100.0 * rates.exact_match(),
+            config.beam,
+            rates.items as f64 / seconds,
+            if skipped > 0 {
+                format!(", {skipped} skipped: too long")
+            } else {
+                String::new()
+            }
+        );
+        if let Some(path) = &args.json {
+            let report = serde_json::json!({
+                "model": args.model,
+                "items": rates.items,
+                "wer": rates.wer(),
+                "per": rates.per(),
+                "exact_match": rates.exact_match(),
+                "counts": rates,
+                "beam": config.beam,
+                "lenpen": config.lenpen,
+                "seconds": seconds,
+                "items_per_second": rates.items as f64 / seconds,
+                "skipped": skipped,
+            });
+            seq2seq::fsutil::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    });
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train(cli.backend, args),
         Command::ImportPytorch(args) => import(cli.backend, args),
+        Command::Infer(args) => infer(cli.backend, args),
+        Command::Eval(args) => eval(cli.backend, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

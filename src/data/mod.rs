@@ -143,7 +143,7 @@ pub struct Corpus {
 }
 
 /// Group pairs by source, keeping every distinct target (so evaluation can pick the best match).
-fn references(pairs: Vec<Pair>) -> Vec<Reference> {
+pub fn group_references(pairs: Vec<Pair>) -> Vec<Reference> {
     let mut out: Vec<Reference> = Vec::new();
     let mut index: std::collections::HashMap<Vec<String>, usize> = Default::default();
     for pair in pairs {
@@ -222,6 +222,14 @@ impl DataConfig {
                 .filter(|c| !c.is_whitespace())
                 .map(String::from)
                 .collect(),
+        }
+    }
+
+    /// Join source tokens back into the text [`Self::source_tokens`] would split.
+    pub fn join_source<S: AsRef<str>>(&self, tokens: &[S]) -> String {
+        match self.task {
+            TaskKind::Tsv => self.src_tokens.join(tokens),
+            _ => Tokenization::Char.join(tokens),
         }
     }
 
@@ -321,8 +329,8 @@ impl DataConfig {
         let tgt_vocab = build_vocab(train.iter().map(|p| &p.tgt));
         Ok(Corpus {
             train,
-            dev: references(dev),
-            test: references(test),
+            dev: group_references(dev),
+            test: group_references(test),
             src_vocab,
             tgt_vocab,
             skipped_lines,

@@ -103,7 +103,12 @@ pub fn beam_search<S: Scorer>(
                 if token == END {
                     let tokens = prefixes[row][1..].to_vec();
                     let score = config.score(lp, tokens.len() + 1);
-                    finished[input].push(Hypothesis { tokens, log_prob: lp, score, finished: true });
+                    finished[input].push(Hypothesis {
+                        tokens,
+                        log_prob: lp,
+                        score,
+                        finished: true,
+                    });
                 } else {
                     let slot = input * k + kept;
                     let mut prefix = prefixes[row].clone();
@@ -117,7 +122,9 @@ pub fn beam_search<S: Scorer>(
             // Done when k hypotheses have finished and no live one can still beat the k-th:
             // log-probabilities only fall, but the length penalty's divisor grows, so a live
             // hypothesis is bounded by its log-probability over the largest divisor.
-            let best_alive = (0..kept).map(|b| new_log_probs[input * k + b]).fold(f64::NEG_INFINITY, f64::max);
+            let best_alive = (0..kept)
+                .map(|b| new_log_probs[input * k + b])
+                .fold(f64::NEG_INFINITY, f64::max);
             let bound = if config.lenpen == 0.0 {
                 best_alive
             } else {

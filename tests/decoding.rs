@@ -1,0 +1,170 @@
+//! Decoding with a real (randomly initialised) Transformer: greedy with the KV cache equals
+//! greedy by re-running the full forward, and beam search with beam 1 equals greedy.
+
+use burn::prelude::*;
+use seq2seq::decode::{beam, greedy, BeamConfig};
+use seq2seq::model::mask::padding_mask_from_lengths;
+use seq2seq::model::TransformerConfig;
+use seq2seq::vocab::{BEGIN, END};
+
+type B = seq2seq::backend::NdArray;
+
+fn model(seed: u64) -> seq2seq::model::Transformer<B> {
+    let device = Default::default();
+    B::seed(&device, seed);
+    TransformerConfig::new()
+        .with_src_vocab_size(12)
+        .with_tgt_vocab_size(9)
+        .with_d_model(16)
+        .with_n_heads(4)
+        .with_d_ff(32)
+        .with_n_encoder_layers(2)
+        .with_n_decoder_layers(2)
+        .with_dropout(0.0)
+        .with_max_len(20)
+        .init::<B>(&device)
+}
+
+fn batch() -> (Tensor<B, 2, Int>, Tensor<B, 2, Bool>) {
+    let device = Default::default();
+    let src = Tensor::<B, 2, Int>::from_data(
+        [[4i64, 5, 6, 7, 8], [9, 10, 11, 0, 0], [4, 4, 0, 0, 0]],
+        &device,
+    );
+    (src, padding_mask_from_lengths::<B>(&[5, 3, 2], 5, &device))
+}
+
+/// Greedy decoding without a cache: re-run the whole decoder on the growing prefix each step.
+fn greedy_by_rerunning(
+    model: &seq2seq::model::Transformer<B>,
+    row: usize,
+    max_steps: usize,
+) -> Vec<usize> {
+    let (src, pad) = batch();
+    let src = src.slice([row..row + 1, 0..5]);
+    let pad = pad.slice([row..row + 1, 0..5]);
+    let memory = model.encode(src, Some(pad.clone())).memory;
+    let mut prefix = vec![BEGIN as i64];
+    let mut out = Vec::new();
+    for _ in 0..max_steps {
+        let tgt = Tensor::<B, 2, Int>::from_data(
+            TensorData::new(prefix.clone(), [1, prefix.len()]),
+            &memory.device(),
+        );
+        let logits = model.generate(
+            model
+                .decode(tgt, &memory, Some(pad.clone()), None, None)
+                .hidden,
+        );
+        let last = logits.slice([0..1, prefix.len() - 1..prefix.len()]);
+        let id = last.argmax(2).into_scalar().elem::<i64>() as usize;
+        if id == END {
+            break;
+        }
+        out.push(id);
+        prefix.push(id as i64);
+    }
+    out
+}
+
+#[test]
+fn cached_greedy_equals_rerunning_the_full_decoder() {
+    for seed in [1, 2, 3] {
+        let model = model(seed);
+        let (src, pad) = batch();
+        let hyps = greedy(&model, src, pad, 12);
+        for (row, hyp) in hyps.iter().enumerate() {
+            assert_eq!(
+                hyp.tokens,
+                greedy_by_rerunning(&model, row, 12),
+                "seed {seed} row {row}"
+            );
+            assert!(hyp.tokens.len() <= 12);
+        }
+    }
+}
+
+#[test]
+fn beam_of_one_equals_greedy() {
+    for seed in [4, 5, 6] {
+        let model = model(seed);
+        let (src, pad) = batch();
+        let greedy_hyps = greedy(&model, src.clone(), pad.clone(), 12);
+        let beam_hyps = beam(
+            &model,
+            src,
+            pad,
+            &BeamConfig {
+                beam: 1,
+                nbest: 1,
+                lenpen: 0.0,
+                max_steps: 12,
+            },
+        );
+        for (g, b) in greedy_hyps.iter().zip(&beam_hyps) {
+            assert_eq!(g.tokens, b[0].tokens);
+            assert_eq!(g.finished, b[0].finished);
+            assert!(
+                (g.log_prob - b[0].log_prob).abs() < 1e-4,
+                "{} vs {}",
+                g.log_prob,
+                b[0].log_prob
+            );
+        }
+    }
+}
+
+#[test]
+fn wider_beams_never_score_worse_than_greedy() {
+    let model = model(7);
+    let (src, pad) = batch();
+    let greedy_hyps = greedy(&model, src.clone(), pad.clone(), 12);
+    let beam_hyps = beam(
+        &model,
+        src,
+        pad,
+        &BeamConfig {
+            beam: 5,
+            nbest: 3,
+            lenpen: 0.0,
+            max_steps: 12,
+        },
+    );
+    for (g, list) in greedy_hyps.iter().zip(&beam_hyps) {
+        assert!(list.len() <= 3 && !list.is_empty());
+        assert!(list.windows(2).all(|w| w[0].score >= w[1].score));
+        if g.finished {
+            assert!(
+                list[0].log_prob >= g.log_prob - 1e-4,
+                "beam {} < greedy {}",
+                list[0].log_prob,
+                g.log_prob
+            );
+        }
+    }
+}
+
+#[test]
+fn max_steps_bounds_the_output() {
+    let model = model(8);
+    let (src, pad) = batch();
+    for hyp in greedy(&model, src.clone(), pad.clone(), 3) {
+        assert!(hyp.tokens.len() <= 3);
+        if hyp.tokens.len() == 3 {
+            assert!(!hyp.finished);
+        }
+    }
+    for list in beam(
+        &model,
+        src,
+        pad,
+        &BeamConfig {
+            beam: 3,
+            nbest: 1,
+            lenpen: 0.6,
+            max_steps: 3,
+        },
+    ) {
+        assert!(list[0].tokens.len() <= 3);
+    }
+}
