@@ -2,6 +2,7 @@
 //! backend, verified against PyTorch.
 
 pub mod artifact;
+pub mod attention_plot;
 pub mod backend;
 pub mod cli_config;
 pub mod config;

@@ -31,6 +31,38 @@ enum Command {
     Infer(InferArgs),
     /// Score a model on held-out data (G2P: word and phoneme error rates).
     Eval(EvalArgs),
+    /// Draw the attention weights of one decoded input as a PNG.
+    Attention(AttentionArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct AttentionArgs {
+    /// Model directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// The input to decode.
+    text: String,
+    /// The PNG to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Which attention to draw.
+    #[arg(long, value_enum, default_value_t = AttentionKind::All)]
+    kind: AttentionKind,
+    /// Map unknown symbols to <unk>.
+    #[arg(long)]
+    unk: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum AttentionKind {
+    /// Decoder queries over encoder keys.
+    Cross,
+    /// Encoder self-attention.
+    Encoder,
+    /// Masked decoder self-attention.
+    Decoder,
+    /// All three, one section each.
+    All,
 }
 
 #[derive(clap::Args, Debug)]
@@ -516,6 +548,79 @@ fn eval(backend: BackendChoice, args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
+fn attention(backend: BackendChoice, args: AttentionArgs) -> Result<()> {
+    use seq2seq::attention_plot::{render, Panel};
+    with_backend!(backend, |B, device| {
+        let predictor = Predictor::<B>::load(&args.model, device)
+            .with_context(|| format!("cannot load model {}", args.model.display()))?;
+        let maps = predictor
+            .attention(&args.text, args.unk)
+            .with_context(|| format!("cannot decode {:?}", args.text))?;
+        let mut decoder_keys = vec!["<s>".to_string()];
+        decoder_keys.extend(maps.output[..maps.output.len() - 1].iter().cloned());
+        let sections = [
+            (
+                AttentionKind::Cross,
+                "cross",
+                &maps.cross,
+                &maps.output,
+                &maps.source,
+            ),
+            (
+                AttentionKind::Encoder,
+                "enc-self",
+                &maps.encoder,
+                &maps.source,
+                &maps.source,
+            ),
+            (
+                AttentionKind::Decoder,
+                "dec-self",
+                &maps.decoder,
+                &maps.output,
+                &decoder_keys,
+            ),
+        ];
+        let mut panels = Vec::new();
+        let mut heads = 1;
+        for (kind, name, layers, rows, cols) in sections {
+            if args.kind != AttentionKind::All && args.kind != kind {
+                continue;
+            }
+            for (l, layer) in layers.iter().enumerate() {
+                heads = layer.len();
+                for (h, weights) in layer.iter().enumerate() {
+                    panels.push(Panel {
+                        title: format!("{name} L{} H{}", l + 1, h + 1),
+                        rows: rows.clone(),
+                        cols: cols.clone(),
+                        weights: weights.clone(),
+                    });
+                }
+            }
+        }
+        let heading = format!(
+            "{} -> {}",
+            args.text,
+            predictor
+                .loaded
+                .config
+                .data
+                .join_target(&maps.output[..maps.output.len() - 1])
+        );
+        let image = render(&heading, &panels, heads);
+        image
+            .save(&args.out)
+            .with_context(|| format!("cannot write {}", args.out.display()))?;
+        println!(
+            "{heading}\nwrote {} ({} panels)",
+            args.out.display(),
+            panels.len()
+        );
+    });
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -523,6 +628,7 @@ fn main() -> ExitCode {
         Command::ImportPytorch(args) => import(cli.backend, args),
         Command::Infer(args) => infer(cli.backend, args),
         Command::Eval(args) => eval(cli.backend, args),
+        Command::Attention(args) => attention(cli.backend, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
