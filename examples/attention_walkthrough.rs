@@ -39,6 +39,8 @@ fn show(name: &str, v: &[f32]) {
     println!("  {name:<12} = [{}]", cells.join(", "));
 }
 
+// `h` and `i` are the head and input numbers of the notation; index loops read closer to it.
+#[allow(clippy::needless_range_loop)]
 fn main() {
     // Two input vectors.
     let a = [[1.0, 0.0, 1.0, 0.0], [0.0, 2.0, 0.0, 1.0]];

@@ -181,11 +181,11 @@ mod tests {
         assert_eq!(
             dict.entries[0].pronunciations,
             vec![
-                vec!["EH", "R", "AH", "N"]
+                ["EH", "R", "AH", "N"]
                     .iter()
                     .map(|s| s.to_string())
                     .collect::<Vec<_>>(),
-                vec!["AE", "R", "AH", "N"]
+                ["AE", "R", "AH", "N"]
                     .iter()
                     .map(|s| s.to_string())
                     .collect::<Vec<_>>(),

@@ -263,11 +263,14 @@ pub fn beam<B: Backend>(
 mod tests {
     use super::*;
 
+    /// A prefix and its next-token distribution as (token, probability) pairs.
+    type Row = (Vec<usize>, Vec<(usize, f32)>);
+
     /// Log-probabilities from a table keyed by the prefix after BEGIN; unknown prefixes put all
     /// mass on END.
     struct Table {
         vocab: usize,
-        rows: Vec<(Vec<usize>, Vec<(usize, f32)>)>,
+        rows: Vec<Row>,
     }
 
     impl Scorer for Table {

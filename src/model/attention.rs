@@ -57,7 +57,7 @@ impl MultiHeadAttentionConfig {
     /// configs first with [`crate::model::TransformerConfig::validate`]).
     pub fn init<B: Backend>(&self, device: &B::Device) -> MultiHeadAttention<B> {
         assert!(
-            self.n_heads > 0 && self.d_model % self.n_heads == 0,
+            self.n_heads > 0 && self.d_model.is_multiple_of(self.n_heads),
             "d_model ({}) must be a positive multiple of n_heads ({})",
             self.d_model,
             self.n_heads

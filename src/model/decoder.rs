@@ -203,7 +203,7 @@ impl<B: Backend> DecoderLayer<B> {
 
         // Cross-attention: queries from the decoder, keys/values from the encoder output.
         let q = self.cross_attn.project_query(pre(&self.norm2, &x));
-        let (k, v) = match cache.as_deref_mut() {
+        let (k, v) = match cache {
             Some(LayerCache {
                 cross_kv: Some(kv), ..
             }) => kv.clone(),

@@ -154,6 +154,9 @@ fn validation_loss<B: Backend>(
     total / tokens.max(1) as f64
 }
 
+/// A trainer and, when one was chosen, the epoch and validation loss of its checkpoint.
+type BestCheckpoint<B> = (Seq2SeqTrainer<B>, Option<(usize, f64)>);
+
 /// Of the checkpoints burn-train kept (the best by its validation loss and the last two), the
 /// one with the lowest validation loss, measured again here: burn-train's metric logs restart
 /// their epoch numbering on resume, so they cannot be trusted to name the epoch.
@@ -162,7 +165,7 @@ fn best_checkpoint<B: Backend>(
     run_dir: &Path,
     valid: &[Vec<EncodedPair>],
     device: &B::Device,
-) -> Result<(Seq2SeqTrainer<B>, Option<(usize, f64)>), TrainError> {
+) -> Result<BestCheckpoint<B>, TrainError> {
     if valid.is_empty() {
         return Ok((trainer, None));
     }
