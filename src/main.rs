@@ -303,6 +303,25 @@ fn experiment_config(args: &TrainArgs) -> Result<ExperimentConfig> {
     Ok(config)
 }
 
+/// An interrupter that Ctrl-C (SIGINT) triggers: training stops at the next step, keeps the
+/// checkpoints of finished epochs and still writes the best model. A second Ctrl-C exits at once.
+fn ctrl_c_interrupter() -> burn::train::Interrupter {
+    let interrupter = burn::train::Interrupter::new();
+    let handle = interrupter.clone();
+    let result = ctrlc::set_handler(move || {
+        if handle.should_stop() {
+            eprintln!("\ninterrupted twice: exiting now");
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping after this step (Ctrl-C again to exit at once)");
+        handle.stop(Some("interrupted by Ctrl-C"));
+    });
+    if let Err(err) = result {
+        eprintln!("warning: Ctrl-C will end training without a final save: {err}");
+    }
+    interrupter
+}
+
 fn train(backend: BackendChoice, args: TrainArgs) -> Result<()> {
     let task_name = format!("{:?}", args.task).to_lowercase();
     let out = args
@@ -336,6 +355,7 @@ fn train(backend: BackendChoice, args: TrainArgs) -> Result<()> {
         resume: args.resume,
         restart: args.restart,
         plain: args.plain,
+        interrupter: Some(ctrl_c_interrupter()),
     };
     with_backend!(backend, |B, device| {
         let report = seq2seq::train::run::<burn::backend::Autodiff<B>>(config, &options, device)?;

@@ -34,6 +34,7 @@ fn options(dir: &Path, resume: bool) -> TrainOptions {
         resume,
         restart: false,
         plain: true,
+        interrupter: None,
     }
 }
 
@@ -173,5 +174,40 @@ fn bad_training_configs_are_errors() {
     config.training.batch_size = 0;
     let err = run::<AD>(config, &options(&dir, false), Default::default()).unwrap_err();
     assert!(err.to_string().contains("batch_size"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_diverging_loss_stops_training_and_keeps_the_last_good_checkpoint() {
+    let _serial = serial();
+    let dir = temp_dir("diverge");
+    // Two good epochs first.
+    run::<AD>(resume_config(2), &options(&dir, false), Default::default()).unwrap();
+    // Then an absurd learning rate without clipping: the loss overflows within a few steps.
+    let mut config = resume_config(40);
+    config.optimizer.noam_factor = 1e12;
+    config.optimizer.grad_clip_norm = None;
+    let err = run::<AD>(config, &options(&dir, true), Default::default()).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, TrainError::Diverged { .. }), "{message}");
+    assert!(
+        message.contains("the loss became") && message.contains("last good checkpoint"),
+        "{message}"
+    );
+    // The diverging epoch wrote no checkpoint; the last one written still loads and resumes
+    // (asked for no further epochs, the run just reloads it and writes the model).
+    let last = seq2seq::train::last_checkpoint(&dir.join("runs/model")).unwrap();
+    assert!(last >= 2, "checkpoint {last}");
+    assert!(
+        message.contains(&format!("at epoch {}", last + 1)),
+        "{message}"
+    );
+    let report = run::<AD>(
+        resume_config(last),
+        &options(&dir, true),
+        Default::default(),
+    )
+    .unwrap();
+    assert_eq!(report.epochs, last);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,6 +1,7 @@
 //! Training with burn-train's learner: data -> batches -> teacher-forced steps, the paper's
 //! optimiser and schedule, checkpoints every epoch, early stopping, the dashboard.
 
+pub mod guard;
 pub mod renderer;
 pub mod step;
 
@@ -24,7 +25,9 @@ use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, PerplexityMetric};
-use burn::train::{Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining};
+use burn::train::{
+    Interrupter, Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining,
+};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -58,7 +61,7 @@ pub enum TrainError {
 }
 
 /// Where a run writes and how it shows progress.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TrainOptions {
     /// The final model directory.
     pub out: PathBuf,
@@ -70,6 +73,8 @@ pub struct TrainOptions {
     pub restart: bool,
     /// Plain progress lines even in a terminal.
     pub plain: bool,
+    /// Stops training at the next step when triggered (the binary connects Ctrl-C to it).
+    pub interrupter: Option<Interrupter>,
 }
 
 /// What a finished run measured.
@@ -118,6 +123,44 @@ fn encode_pairs(
 /// The highest epoch with a saved model checkpoint in `run_dir`, if any.
 pub fn last_checkpoint(run_dir: &Path) -> Option<usize> {
     checkpoints(run_dir).last().copied()
+}
+
+/// Whether the model, optimizer and scheduler files of `epoch` are all complete msgpack
+/// documents. burn-train writes checkpoints in place, so a process killed mid-save leaves a
+/// truncated (or missing) file behind.
+pub fn checkpoint_is_complete(run_dir: &Path, epoch: usize) -> bool {
+    ["model", "optim", "scheduler"].iter().all(|kind| {
+        let path = run_dir
+            .join("checkpoint")
+            .join(format!("{kind}-{epoch}.mpk"));
+        std::fs::read(&path).is_ok_and(|bytes| {
+            let mut reader = bytes.as_slice();
+            rmp_serde::from_read::<_, serde::de::IgnoredAny>(&mut reader).is_ok()
+                && reader.is_empty()
+        })
+    })
+}
+
+/// The newest checkpoint that is complete, moving aside newer, damaged ones (renamed to
+/// `*.damaged`, never deleted) so burn-train's bookkeeping does not trip over them.
+fn resumable_checkpoint(run_dir: &Path) -> Result<Option<usize>, TrainError> {
+    for epoch in checkpoints(run_dir).into_iter().rev() {
+        if checkpoint_is_complete(run_dir, epoch) {
+            return Ok(Some(epoch));
+        }
+        eprintln!("warning: the checkpoint of epoch {epoch} is incomplete (interrupted save?); falling back to an earlier one");
+        for kind in ["model", "optim", "scheduler"] {
+            let path = run_dir
+                .join("checkpoint")
+                .join(format!("{kind}-{epoch}.mpk"));
+            if path.exists() {
+                let damaged = path.with_extension("mpk.damaged");
+                std::fs::rename(&path, &damaged)
+                    .map_err(|source| TrainError::Io { path, source })?;
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Every epoch with a saved model checkpoint in `run_dir`, ascending.
@@ -210,7 +253,12 @@ pub fn run<B: AutodiffBackend>(
     options: &TrainOptions,
     device: B::Device,
 ) -> Result<TrainReport, TrainError> {
-    let resume_from = match (options.resume, last_checkpoint(&options.run_dir)) {
+    let resumable = if options.resume {
+        resumable_checkpoint(&options.run_dir)?
+    } else {
+        last_checkpoint(&options.run_dir)
+    };
+    let resume_from = match (options.resume, resumable) {
         (true, None) => return Err(TrainError::NothingToResume(options.run_dir.clone())),
         (true, Some(epoch)) => Some(epoch),
         (false, Some(epoch)) if !options.restart => {
@@ -328,7 +376,11 @@ pub fn run<B: AutodiffBackend>(
         .init()
         .map_err(TrainError::Config)?;
 
+    let interrupter = options.interrupter.clone().unwrap_or_default();
+    let guard = guard::DivergenceGuard::new(interrupter.clone());
     let mut training = SupervisedTraining::new(&options.run_dir, train_loader, valid_loader)
+        .with_interrupter(interrupter.clone())
+        .metric_train(guard.clone())
         .metrics((AccuracyMetric::new().with_pad_token(PAD), LossMetric::new()))
         .metric_valid_numeric(PerplexityMetric::new().with_pad_token(PAD))
         .metric_train_numeric(LearningRateMetric::new())
@@ -362,6 +414,19 @@ pub fn run<B: AutodiffBackend>(
     let seconds = started.elapsed().as_secs_f64();
     // Dropping the renderer prints the summary (and leaves the dashboard).
     drop(result.renderer);
+    if let Some(value) = guard.tripped() {
+        return Err(TrainError::Diverged {
+            value,
+            epoch: last_checkpoint(&options.run_dir).unwrap_or(0) + 1,
+            dir: options.run_dir.join("checkpoint"),
+        });
+    }
+    if interrupter.should_stop() {
+        println!(
+            "training interrupted during epoch {}; the checkpoints of finished epochs are kept (continue with --resume)",
+            last_checkpoint(&options.run_dir).unwrap_or(0) + 1
+        );
+    }
     // The final model is the kept checkpoint with the lowest validation loss.
     let (trainer, best) = best_checkpoint(result.model, &options.run_dir, &valid_batches, &device)?;
     if let Some((epoch, loss)) = best {
