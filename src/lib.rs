@@ -4,6 +4,7 @@
 pub mod artifact;
 pub mod attention_plot;
 pub mod backend;
+pub mod bench;
 pub mod cli_config;
 pub mod config;
 pub mod data;

@@ -33,6 +33,28 @@ enum Command {
     Eval(EvalArgs),
     /// Draw the attention weights of one decoded input as a PNG.
     Attention(AttentionArgs),
+    /// Benchmark training and decoding against PyTorch (scripts/bench_pytorch.py) in one run.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// A tiny configuration (smoke test) instead of the reference one.
+    #[arg(long)]
+    quick: bool,
+    /// Python interpreter with torch installed.
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// Threads for PyTorch (`torch.set_num_threads`); OMP_WAIT_POLICY=PASSIVE is set so idle
+    /// threads do not spin on a busy machine.
+    #[arg(long, default_value_t = 2)]
+    torch_threads: usize,
+    /// Skip the PyTorch side.
+    #[arg(long)]
+    no_pytorch: bool,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -641,6 +663,110 @@ fn attention(backend: BackendChoice, args: AttentionArgs) -> Result<()> {
     Ok(())
 }
 
+fn pytorch_bench(
+    args: &BenchArgs,
+    config: &seq2seq::bench::BenchConfig,
+) -> Result<seq2seq::bench::BenchResult> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_pytorch.py");
+    let mut cmd = std::process::Command::new(&args.python);
+    cmd.arg(&script)
+        .args(["--threads", &args.torch_threads.to_string()])
+        .args([
+            "--windows",
+            &config.windows.to_string(),
+            "--steps",
+            &config.steps.to_string(),
+        ])
+        .env("OMP_WAIT_POLICY", "PASSIVE");
+    if args.quick {
+        cmd.arg("--quick");
+    }
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run {} {}", args.python, script.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()
+            .unwrap_or("")
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or("");
+    serde_json::from_str(line)
+        .with_context(|| format!("unexpected output from {}: {line}", script.display()))
+}
+
+fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
+    let config = if args.quick {
+        seq2seq::bench::BenchConfig::quick()
+    } else {
+        seq2seq::bench::BenchConfig::reference()
+    };
+    eprintln!("config: {config:?}");
+    let ours = with_backend!(backend, |B, device| {
+        seq2seq::bench::run::<burn::backend::Autodiff<B>>(&config, &device)
+    });
+    let theirs = if args.no_pytorch {
+        None
+    } else {
+        match pytorch_bench(&args, &config) {
+            Ok(result) => Some(result),
+            Err(err) => {
+                eprintln!("warning: no PyTorch comparison: {err:#}");
+                None
+            }
+        }
+    };
+    let row = |name: &str, ours: f64, theirs: Option<f64>, higher_is_better: bool| {
+        let (t, ratio) = match theirs {
+            Some(t) => {
+                let ratio = if higher_is_better { ours / t } else { t / ours };
+                (format!("{t:12.1}"), format!("{ratio:8.2}x"))
+            }
+            None => ("           -".into(), "       -".into()),
+        };
+        println!("{name:<28} {ours:12.1} {t} {ratio}");
+    };
+    // The last column is "how many times better": throughput ratio, or time and memory inverted.
+    println!(
+        "{:<28} {:>12} {:>12} {:>9}",
+        "", "seq2seq", "PyTorch", "better by"
+    );
+    row(
+        "train target tokens/s",
+        ours.train_tokens_per_s,
+        theirs.as_ref().map(|t| t.train_tokens_per_s),
+        true,
+    );
+    row(
+        "greedy 24 tok, batch 1 (ms)",
+        ours.greedy_ms_b1,
+        theirs.as_ref().map(|t| t.greedy_ms_b1),
+        false,
+    );
+    row(
+        "greedy 24 tok, batch 64 (ms)",
+        ours.greedy_ms_b64,
+        theirs.as_ref().map(|t| t.greedy_ms_b64),
+        false,
+    );
+    row(
+        "peak RSS (MiB)",
+        ours.peak_rss_mb,
+        theirs.as_ref().map(|t| t.peak_rss_mb),
+        false,
+    );
+    if let Some(path) = &args.json {
+        let report = serde_json::json!({ "config": config, "seq2seq": ours, "pytorch": theirs });
+        seq2seq::fsutil::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -649,6 +775,7 @@ fn main() -> ExitCode {
         Command::Infer(args) => infer(cli.backend, args),
         Command::Eval(args) => eval(cli.backend, args),
         Command::Attention(args) => attention(cli.backend, args),
+        Command::Bench(args) => bench(cli.backend, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -258,3 +258,22 @@ fn version_names_the_backends() {
         "{text}"
     );
 }
+
+#[test]
+fn bench_runs_its_smoke_configuration() {
+    let dir = temp_dir("bench");
+    let json = dir.join("bench.json");
+    let out = seq2seq(&[
+        "bench",
+        "--quick",
+        "--no-pytorch",
+        "--json",
+        &json.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(report["seq2seq"]["train_tokens_per_s"].as_f64().unwrap() > 0.0);
+    assert!(report["seq2seq"]["greedy_ms_b1"].as_f64().unwrap() > 0.0);
+    assert!(report["pytorch"].is_null());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,198 @@
+//! The benchmark of `seq2seq bench`: training throughput, greedy decoding latency and peak
+//! memory on the reference configuration, measured the same way as `scripts/bench_pytorch.py`.
+
+use crate::data::batcher::EncodedPair;
+use crate::data::Seq2SeqBatcher;
+use crate::model::{DecoderCache, Transformer, TransformerConfig};
+use crate::train::Seq2SeqTrainer;
+use crate::vocab::BEGIN;
+use burn::module::AutodiffModule;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use std::time::Instant;
+
+/// Shapes and repetitions.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct BenchConfig {
+    pub vocab: usize,
+    pub d_model: usize,
+    pub n_heads: usize,
+    pub layers: usize,
+    pub d_ff: usize,
+    pub batch: usize,
+    pub len: usize,
+    /// Timed windows of training (the median is reported).
+    pub windows: usize,
+    /// Training steps per window.
+    pub steps: usize,
+}
+
+impl BenchConfig {
+    /// vocab 64, d_model 256, 4 heads, 3+3 layers, FFN 1024, batch 64, lengths 24.
+    pub fn reference() -> Self {
+        Self {
+            vocab: 64,
+            d_model: 256,
+            n_heads: 4,
+            layers: 3,
+            d_ff: 1024,
+            batch: 64,
+            len: 24,
+            windows: 5,
+            steps: 3,
+        }
+    }
+
+    /// A tiny configuration for smoke tests.
+    pub fn quick() -> Self {
+        Self {
+            vocab: 64,
+            d_model: 32,
+            n_heads: 2,
+            layers: 1,
+            d_ff: 64,
+            batch: 8,
+            len: 8,
+            windows: 2,
+            steps: 2,
+        }
+    }
+
+    fn model(&self) -> TransformerConfig {
+        TransformerConfig::new()
+            .with_src_vocab_size(self.vocab)
+            .with_tgt_vocab_size(self.vocab)
+            .with_d_model(self.d_model)
+            .with_n_heads(self.n_heads)
+            .with_d_ff(self.d_ff)
+            .with_n_encoder_layers(self.layers)
+            .with_n_decoder_layers(self.layers)
+            .with_dropout(0.1)
+            .with_max_len(64)
+    }
+}
+
+/// What one side of the benchmark measured.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct BenchResult {
+    pub train_tokens_per_s: f64,
+    pub greedy_ms_b1: f64,
+    pub greedy_ms_b64: f64,
+    pub peak_rss_mb: f64,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), in MiB.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Greedy decoding of exactly `steps` tokens (END does not stop it, so every run does the same
+/// work), with the KV cache.
+pub fn decode_steps<B: Backend>(
+    model: &Transformer<B>,
+    src: Tensor<B, 2, Int>,
+    steps: usize,
+) -> Tensor<B, 2, Int> {
+    let [batch, _] = src.dims();
+    let memory = model.encode(src, None).memory;
+    let mut cache = DecoderCache::new(model.n_decoder_layers());
+    let mut input = Tensor::<B, 2, Int>::full([batch, 1], BEGIN as i64, &memory.device());
+    let mut out = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        let hidden = model
+            .decode(input, &memory, None, None, Some(&mut cache))
+            .hidden;
+        input = model.generate(hidden).argmax(2).reshape([batch, 1]);
+        out.push(input.clone());
+    }
+    Tensor::cat(out, 1)
+}
+
+/// Run the benchmark on backend `B`.
+pub fn run<B: AutodiffBackend>(config: &BenchConfig, device: &B::Device) -> BenchResult {
+    B::seed(device, 0);
+    let mut trainer = Seq2SeqTrainer {
+        model: config.model().init::<B>(device),
+        label_smoothing: 0.1,
+    };
+    let mut optimizer = AdamConfig::new()
+        .with_beta_2(0.98)
+        .with_epsilon(1e-9)
+        .init::<B, Seq2SeqTrainer<B>>();
+    let mut rng = crate::data::synthetic::SplitMix64(0);
+    let pairs: Vec<EncodedPair> = (0..config.batch)
+        .map(|_| EncodedPair {
+            src: (0..config.len)
+                .map(|_| 4 + rng.below(config.vocab - 4))
+                .collect(),
+            tgt: (0..config.len - 1)
+                .map(|_| 4 + rng.below(config.vocab - 4))
+                .collect(),
+        })
+        .collect();
+    // The decoder reads BEGIN + 23 target tokens and predicts 23 + END: 24 target positions.
+    let batch = Seq2SeqBatcher.batch_pairs::<B>(&pairs, device);
+    let mut step = |trainer: Seq2SeqTrainer<B>| {
+        let output = trainer.forward_loss(batch.clone());
+        let grads = GradientsParams::from_grads(output.loss.backward(), &trainer);
+        optimizer.step(1e-4, trainer, grads)
+    };
+    for _ in 0..2 {
+        trainer = step(trainer);
+    }
+    let mut rates = Vec::new();
+    for _ in 0..config.windows {
+        let started = Instant::now();
+        for _ in 0..config.steps {
+            trainer = step(trainer);
+        }
+        // Wait for the device before reading the clock.
+        let _ = trainer
+            .model
+            .generator
+            .as_ref()
+            .map(|g| g.weight.val().sum().into_scalar());
+        let seconds = started.elapsed().as_secs_f64();
+        rates.push((config.batch * config.len * config.steps) as f64 / seconds);
+    }
+
+    let model = trainer.valid().model;
+    let src = Seq2SeqBatcher
+        .batch_pairs::<B::InnerBackend>(&pairs, device)
+        .src;
+    let latency = |rows: usize, runs: usize| {
+        let src = src.clone().slice([0..rows, 0..config.len]);
+        let _ = decode_steps(&model, src.clone(), config.len).into_data();
+        median(
+            (0..runs)
+                .map(|_| {
+                    let started = Instant::now();
+                    let _ = decode_steps(&model, src.clone(), config.len).into_data();
+                    1000.0 * started.elapsed().as_secs_f64()
+                })
+                .collect(),
+        )
+    };
+    let greedy_ms_b1 = latency(1, 5);
+    let greedy_ms_b64 = latency(config.batch, 3);
+    BenchResult {
+        train_tokens_per_s: median(rates),
+        greedy_ms_b1,
+        greedy_ms_b64,
+        peak_rss_mb: peak_rss_mb(),
+    }
+}
