@@ -59,6 +59,9 @@ pub struct TrainingConfig {
 pub enum Preset {
     /// d_model 64, 2 heads, 2+2 layers: tests and one-minute demos.
     Tiny,
+    /// d_model 64, 4 heads, 3+3 layers, FFN 256, 10 epochs: the default, and the shipped G2P
+    /// model (artifacts/g2p); about an hour of training on 2 CPU cores.
+    Compact,
     /// d_model 256, 4 heads, 3+3 layers, FFN 1024: the size of the published G2P Transformers
     /// (fairseq and g2p-seq2seq, 3 layers x 256).
     Small,
@@ -92,6 +95,20 @@ impl ExperimentConfig {
                     .with_warmup_steps(200)
                     .with_noam_factor(0.5),
                 TrainingConfig::new().with_epochs(8).with_batch_size(64),
+            ),
+            Preset::Compact => (
+                TransformerConfig::new()
+                    .with_d_model(64)
+                    .with_n_heads(4)
+                    .with_d_ff(256)
+                    .with_n_encoder_layers(3)
+                    .with_n_decoder_layers(3)
+                    .with_max_len(48),
+                OptimizerConfig::new().with_warmup_steps(1000),
+                TrainingConfig::new()
+                    .with_epochs(10)
+                    .with_batch_size(64)
+                    .with_eval_examples(2000),
             ),
             Preset::Small => (
                 TransformerConfig::new()

@@ -177,7 +177,7 @@ struct TrainArgs {
     #[arg(long)]
     data: Option<PathBuf>,
     /// Starting configuration.
-    #[arg(long, value_enum, default_value_t = Preset::Small)]
+    #[arg(long, value_enum, default_value_t = Preset::Compact)]
     preset: Preset,
     /// JSON file laid over the preset (any subset of model/data/optimizer/training fields).
     #[arg(long)]
