@@ -14,5 +14,6 @@ pub mod fsutil;
 pub mod infer;
 pub mod model;
 pub mod store;
+pub mod text_metrics;
 pub mod train;
 pub mod vocab;

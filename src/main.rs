@@ -523,6 +523,9 @@ fn eval(backend: BackendChoice, args: EvalArgs) -> Result<()> {
         let mut rates = seq2seq::eval::ErrorRates::default();
         let mut skipped = 0;
         let mut done = 0;
+        let data = predictor.loaded.config.data.clone();
+        let mut hyp_texts: Vec<String> = Vec::new();
+        let mut ref_texts: Vec<Vec<String>> = Vec::new();
         for chunk in references.chunks(args.decode.batch_size) {
             let mut ids = Vec::new();
             let mut refs = Vec::new();
@@ -541,6 +544,14 @@ fn eval(backend: BackendChoice, args: EvalArgs) -> Result<()> {
             }
             for (predictions, reference) in predictor.predict(&ids, &config).iter().zip(refs) {
                 rates.add(&predictions[0].tokens, &reference.targets);
+                hyp_texts.push(predictions[0].text.clone());
+                ref_texts.push(
+                    reference
+                        .targets
+                        .iter()
+                        .map(|t| data.join_target(t))
+                        .collect(),
+                );
             }
             done += chunk.len();
             if last.elapsed() > Duration::from_secs(5) {
@@ -569,8 +580,20 @@ fn eval(backend: BackendChoice, args: EvalArgs) -> Result<()> {
                 String::new()
             }
         );
+        // BLEU and chrF are for translation; G2P is scored by WER/PER above.
+        let text_scores = (data.task != TaskKind::G2p).then(|| {
+            let bleu = seq2seq::text_metrics::corpus_bleu(&hyp_texts, &ref_texts);
+            let chrf = seq2seq::text_metrics::corpus_chrf(&hyp_texts, &ref_texts);
+            println!(
+                "BLEU {:.2}  chrF {:.2}  (sacreBLEU defaults: 13a, exp smoothing; chrF6, beta 2)",
+                bleu.score, chrf
+            );
+            (bleu, chrf)
+        });
         if let Some(path) = &args.json {
             let report = serde_json::json!({
+                "bleu": text_scores.as_ref().map(|(b, _)| b),
+                "chrf": text_scores.as_ref().map(|(_, c)| c),
                 "model": args.model,
                 "items": rates.items,
                 "wer": rates.wer(),
