@@ -4,6 +4,10 @@
 /// CPU backend (default feature `ndarray`).
 pub type NdArray = burn::backend::NdArray<f32>;
 
+#[cfg(feature = "flex")]
+/// Burn's pure-Rust CPU backend (feature `flex`).
+pub type Flex = burn::backend::Flex;
+
 #[cfg(feature = "wgpu")]
 /// GPU backend through WebGPU (Vulkan, Metal, DX12), feature `wgpu`.
 pub type Wgpu = burn::backend::Wgpu<f32, i32>;

@@ -244,6 +244,9 @@ enum BackendChoice {
     #[cfg(feature = "ndarray")]
     /// CPU (ndarray).
     Ndarray,
+    #[cfg(feature = "flex")]
+    /// CPU (Burn's pure-Rust flex backend).
+    Flex,
     #[cfg(feature = "wgpu")]
     /// GPU through WebGPU (Vulkan, Metal, DX12).
     Wgpu,
@@ -255,6 +258,8 @@ impl Default for BackendChoice {
         return BackendChoice::Wgpu;
         #[cfg(all(feature = "ndarray", not(feature = "wgpu")))]
         return BackendChoice::Ndarray;
+        #[cfg(all(feature = "flex", not(feature = "ndarray"), not(feature = "wgpu")))]
+        return BackendChoice::Flex;
     }
 }
 
@@ -262,6 +267,9 @@ fn version() -> &'static str {
     let mut backends = Vec::new();
     if cfg!(feature = "ndarray") {
         backends.push("ndarray");
+    }
+    if cfg!(feature = "flex") {
+        backends.push("flex");
     }
     if cfg!(feature = "wgpu") {
         backends.push("wgpu");
@@ -285,6 +293,13 @@ macro_rules! with_backend {
                 type $B = seq2seq::backend::NdArray;
                 let $device = Default::default();
                 eprintln!("backend: ndarray (CPU)");
+                $body
+            }
+            #[cfg(feature = "flex")]
+            BackendChoice::Flex => {
+                type $B = seq2seq::backend::Flex;
+                let $device = Default::default();
+                eprintln!("backend: flex (CPU)");
                 $body
             }
             #[cfg(feature = "wgpu")]
