@@ -277,3 +277,92 @@ fn bench_runs_its_smoke_configuration() {
     assert!(report["pytorch"].is_null());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn truncated_or_corrupt_weights_are_named() {
+    let dir = temp_dir("corrupt");
+    let model_dir = dir.join("model");
+    assert!(import(&model_dir).status.success());
+    let weights = model_dir.join("model.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    let model = model_dir.display().to_string();
+    let out = seq2seq(&["infer", "--model", &model, "abc"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("model.safetensors") && err.contains("cannot read weights"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error")).count(),
+        1,
+        "{err}"
+    );
+    std::fs::write(&weights, b"not a safetensors file at all").unwrap();
+    let out = seq2seq(&["infer", "--model", &model, "abc"]);
+    assert!(
+        stderr(&out).contains("cannot read weights"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn ctrl_c_stops_training_and_still_writes_a_resumable_model() {
+    let dir = temp_dir("sigint");
+    let cfg = dir.join("c.json");
+    std::fs::write(&cfg, r#"{"data": {"synthetic_size": 3000}, "training": {"epochs": 50, "eval_examples": 0, "patience": 0}}"#).unwrap();
+    let out_dir = dir.join("m");
+    let child = Command::new(env!("CARGO_BIN_EXE_seq2seq"))
+        .args([
+            "train", "--task", "copy", "--preset", "tiny", "--plain", "--config",
+        ])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it finish a few epochs, then send SIGINT.
+    let run_dir = dir.join("runs/m");
+    let started = std::time::Instant::now();
+    while seq2seq::train::last_checkpoint(&run_dir).unwrap_or(0) < 2
+        && started.elapsed().as_secs() < 120
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout.contains("training interrupted"), "{stdout}");
+    assert!(stdout.contains("model written to"), "{stdout}");
+    let last = seq2seq::train::last_checkpoint(&run_dir).unwrap();
+    assert!((2..50).contains(&last), "stopped at {last}");
+    // The interrupted run resumes.
+    let resumed = seq2seq(&[
+        "train",
+        "--task",
+        "copy",
+        "--preset",
+        "tiny",
+        "--plain",
+        "--config",
+        &cfg.display().to_string(),
+        "--out",
+        &out_dir.display().to_string(),
+        "--resume",
+        "--epochs",
+        &(last + 1).to_string(),
+    ]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert_eq!(seq2seq::train::last_checkpoint(&run_dir), Some(last + 1));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
