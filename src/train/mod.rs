@@ -43,6 +43,8 @@ pub enum TrainError {
     Config(String),
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
+    #[error("training stopped before the first epoch finished; nothing was written to {0}")]
+    StoppedEarly(PathBuf),
     #[error("--resume: nothing to resume in {0} (no checkpoint found; start without --resume)")]
     NothingToResume(PathBuf),
     #[error("{dir} holds checkpoints of an earlier run (up to epoch {epoch}): pass --resume to continue it, or --restart to discard it and start over")]
@@ -435,6 +437,11 @@ pub fn run<B: AutodiffBackend>(
     let model = trainer.model;
 
     let epochs_done = checkpoints(&options.run_dir).last().copied().unwrap_or(0);
+    if epochs_done == 0 {
+        // Stopped before the first epoch ended: a part-trained model must not replace
+        // whatever model is already in the output directory.
+        return Err(TrainError::StoppedEarly(options.out.clone()));
+    }
     artifact::save(
         &options.out,
         &model,
