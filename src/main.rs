@@ -52,6 +52,9 @@ struct BenchArgs {
     /// Skip the PyTorch side.
     #[arg(long)]
     no_pytorch: bool,
+    /// Skip the anchor (Burn's built-in `burn::nn::transformer` at the same sizes).
+    #[arg(long)]
+    no_builtin: bool,
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -208,6 +211,10 @@ struct TrainArgs {
     /// Plain progress lines instead of the dashboard, even in a terminal.
     #[arg(long)]
     plain: bool,
+    /// Data-parallel training on this many devices (wgpu: the first N discrete GPUs; on a CPU
+    /// backend, N workers share the CPU).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    devices: u16,
 }
 
 #[derive(clap::Args, Debug)]
@@ -248,8 +255,12 @@ enum BackendChoice {
     /// CPU (Burn's pure-Rust flex backend).
     Flex,
     #[cfg(feature = "wgpu")]
-    /// GPU through WebGPU (Vulkan, Metal, DX12).
+    /// GPU through WebGPU (Vulkan, Metal, DX12), without kernel fusion (reliable).
     Wgpu,
+    #[cfg(feature = "wgpu")]
+    /// The same with burn-fusion's kernel fusion (burn 0.21.0 can panic with it in training:
+    /// tracel-ai/burn#4347).
+    WgpuFusion,
 }
 
 impl Default for BackendChoice {
@@ -284,6 +295,37 @@ fn version() -> &'static str {
     )
 }
 
+/// The default wgpu device, set up explicitly so the adapter's name can be printed.
+#[cfg(feature = "wgpu")]
+fn wgpu_device(name: &str) -> Result<burn::backend::wgpu::WgpuDevice> {
+    use burn::backend::wgpu::{graphics::AutoGraphicsApi, init_setup, RuntimeOptions, WgpuDevice};
+    let device = WgpuDevice::default();
+    // cubecl panics when no adapter is found; turn that into an error without its backtrace.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let setup = std::panic::catch_unwind(|| {
+        init_setup::<AutoGraphicsApi>(&device, RuntimeOptions::default())
+    });
+    std::panic::set_hook(hook);
+    let setup = setup.map_err(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        anyhow::anyhow!(
+            "no GPU adapter for wgpu ({why}); install a Vulkan, Metal or DX12 driver (on Linux \
+             without a GPU: apt install mesa-vulkan-drivers), or choose --backend ndarray"
+        )
+    })?;
+    let info = setup.adapter.get_info();
+    eprintln!(
+        "backend: {name} ({}, {:?}, {:?})",
+        info.name, info.backend, info.device_type
+    );
+    Ok(device)
+}
+
 /// Run `$body` with `B` bound to the chosen backend and `device` to its default device.
 macro_rules! with_backend {
     ($choice:expr, |$B:ident, $device:ident| $body:expr) => {
@@ -305,8 +347,13 @@ macro_rules! with_backend {
             #[cfg(feature = "wgpu")]
             BackendChoice::Wgpu => {
                 type $B = seq2seq::backend::Wgpu;
-                let $device = burn::backend::wgpu::WgpuDevice::default();
-                eprintln!("backend: wgpu ({:?})", $device);
+                let $device = wgpu_device("wgpu")?;
+                $body
+            }
+            #[cfg(feature = "wgpu")]
+            BackendChoice::WgpuFusion => {
+                type $B = seq2seq::backend::WgpuFusion;
+                let $device = wgpu_device("wgpu-fusion")?;
                 $body
             }
         }
@@ -395,7 +442,11 @@ fn train(backend: BackendChoice, args: TrainArgs) -> Result<()> {
         interrupter: Some(ctrl_c_interrupter()),
     };
     with_backend!(backend, |B, device| {
-        let report = seq2seq::train::run::<burn::backend::Autodiff<B>>(config, &options, device)?;
+        use seq2seq::backend::DeviceSet;
+        let devices = DeviceSet::device_set(&device, usize::from(args.devices));
+        let report = seq2seq::train::run_on_devices::<burn::backend::Autodiff<B>>(
+            config, &options, devices,
+        )?;
         println!(
             "trained {} epochs in {:.0}s ({:.0} target tokens/s)",
             report.epochs, report.seconds, report.target_tokens_per_second
@@ -743,6 +794,10 @@ fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
     } else {
         seq2seq::bench::BenchConfig::reference()
     };
+    let config = seq2seq::bench::BenchConfig {
+        builtin: !args.no_builtin,
+        ..config
+    };
     eprintln!("config: {config:?}");
     let ours = with_backend!(backend, |B, device| {
         seq2seq::bench::run::<burn::backend::Autodiff<B>>(&config, &device)
@@ -779,6 +834,14 @@ fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
         theirs.as_ref().map(|t| t.train_tokens_per_s),
         true,
     );
+    if let Some(builtin) = ours.builtin_train_tokens_per_s {
+        row(
+            "  burn::nn::transformer",
+            builtin,
+            theirs.as_ref().map(|t| t.train_tokens_per_s),
+            true,
+        );
+    }
     row(
         "greedy 24 tok, batch 1 (ms)",
         ours.greedy_ms_b1,

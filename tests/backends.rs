@@ -1,7 +1,9 @@
-//! The same graph on another backend: with `--features flex`, the PyTorch fixtures pass on
-//! Burn's flex CPU backend too, and a few training steps give the losses ndarray gives.
-//! (`.ci/run` runs this file with the feature on.)
-#![cfg(feature = "flex")]
+//! The same graph on another backend: with `--features flex` (Burn's flex CPU backend) or
+//! `--features wgpu` (the GPU backend; CI runs it on lavapipe, Mesa's software Vulkan), the
+//! PyTorch fixtures pass there too, a few training steps give the losses ndarray gives, and
+//! (wgpu) a burn-train run with validation and checkpoints completes.
+//! `.ci/run` runs this file once per feature.
+#![cfg(any(feature = "flex", feature = "wgpu"))]
 
 mod common;
 
@@ -16,10 +18,12 @@ use seq2seq::model::TransformerConfig;
 use seq2seq::store::load_weights;
 use seq2seq::train::Seq2SeqTrainer;
 
-type Flex = seq2seq::backend::Flex;
 type NdArray = seq2seq::backend::NdArray;
 
-fn fixture_logits<B: Backend>(name: &str) {
+/// Tolerance of the PyTorch fixtures per backend: flex computes like ndarray (f32 on the CPU,
+/// errors ~1e-7); GPU kernels sum in other orders (and lavapipe's vectorised math differs), so
+/// wgpu gets 1e-4.
+fn fixture_logits<B: Backend>(backend: &str, name: &str, tolerance: f32) {
     let device = Default::default();
     let io = Io::load(name);
     let config = TransformerConfig::load(fixture_path(&format!("{name}.json"))).unwrap();
@@ -35,17 +39,27 @@ fn fixture_logits<B: Backend>(name: &str) {
         Some(io.mask("input.tgt_key_padding_mask", &device)),
     );
     assert_close(
-        &format!("flex {name}"),
+        &format!("{backend} {name}"),
         logits,
         io.float("output.logits", &device),
-        1e-5,
+        tolerance,
     );
 }
 
+#[cfg(feature = "flex")]
 #[test]
 fn pytorch_fixtures_pass_on_flex() {
-    fixture_logits::<Flex>("seq2seq_post");
-    fixture_logits::<Flex>("seq2seq_pre");
+    type Flex = seq2seq::backend::Flex;
+    fixture_logits::<Flex>("flex", "seq2seq_post", 1e-5);
+    fixture_logits::<Flex>("flex", "seq2seq_pre", 1e-5);
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn pytorch_fixtures_pass_on_wgpu() {
+    type Wgpu = seq2seq::backend::Wgpu;
+    fixture_logits::<Wgpu>("wgpu", "seq2seq_post", 1e-4);
+    fixture_logits::<Wgpu>("wgpu", "seq2seq_pre", 1e-4);
 }
 
 /// Losses of five Adam steps on one fixed batch, starting from the fixture's weights (so both
@@ -88,12 +102,65 @@ fn losses<B: burn::tensor::backend::AutodiffBackend>() -> Vec<f32> {
     losses
 }
 
-#[test]
-fn training_steps_match_ndarray() {
-    let flex = losses::<Autodiff<Flex>>();
+fn assert_same_losses(backend: &str, theirs: &[f32], tolerance: f32) {
     let ndarray = losses::<Autodiff<NdArray>>();
-    assert!(flex[4] < flex[0] - 0.05, "the steps train: {flex:?}");
-    for (f, n) in flex.iter().zip(&ndarray) {
-        assert!((f - n).abs() < 1e-4, "flex {flex:?} vs ndarray {ndarray:?}");
+    assert!(theirs[4] < theirs[0] - 0.05, "the steps train: {theirs:?}");
+    for (t, n) in theirs.iter().zip(&ndarray) {
+        assert!(
+            (t - n).abs() < tolerance,
+            "{backend} {theirs:?} vs ndarray {ndarray:?}"
+        );
     }
+}
+
+#[cfg(feature = "flex")]
+#[test]
+fn training_steps_match_ndarray_on_flex() {
+    let flex = losses::<Autodiff<seq2seq::backend::Flex>>();
+    assert_same_losses("flex", &flex, 1e-4);
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn training_steps_match_ndarray_on_wgpu() {
+    let wgpu = losses::<Autodiff<seq2seq::backend::Wgpu>>();
+    assert_same_losses("wgpu", &wgpu, 1e-3);
+}
+
+/// A whole burn-train run on wgpu: two epochs of the copy task with validation, the async
+/// checkpointer, the best-checkpoint reload and greedy dev decoding. This is what panicked inside
+/// burn-fusion on the fused `burn::backend::Wgpu` (tracel-ai/burn#4347); the shipped `Wgpu` type
+/// is unfused.
+#[cfg(feature = "wgpu")]
+#[test]
+fn burn_train_run_completes_on_wgpu() {
+    use seq2seq::config::{ExperimentConfig, Preset};
+    use seq2seq::data::TaskKind;
+    use seq2seq::train::{run, TrainOptions};
+
+    let dir = std::env::temp_dir().join(format!("seq2seq-test-wgpu-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = ExperimentConfig::preset(Preset::Tiny);
+    config.data.task = TaskKind::Copy;
+    config.data.synthetic_symbols = 6;
+    config.data.synthetic_max_len = 6;
+    config.data.synthetic_size = 1200;
+    config.training.epochs = 2;
+    config.training.eval_examples = 50;
+    let options = TrainOptions {
+        out: dir.join("model"),
+        run_dir: dir.join("runs/model"),
+        resume: false,
+        restart: false,
+        plain: true,
+        interrupter: None,
+    };
+    let report = run::<Autodiff<seq2seq::backend::Wgpu>>(config, &options, Default::default())
+        .expect("a wgpu training run completes");
+    assert_eq!(report.epochs, 2);
+    assert!(report.dev_evaluated > 0);
+    let model = seq2seq::artifact::load::<NdArray>(&dir.join("model"), &Default::default())
+        .expect("the model trained on wgpu loads on ndarray");
+    assert_eq!(model.config.training.epochs, 2);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -26,7 +26,8 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, PerplexityMetric};
 use burn::train::{
-    Interrupter, Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining,
+    ExecutionStrategy, Interrupter, Learner, MetricEarlyStoppingStrategy, MultiDeviceOptim,
+    StoppingCondition, SupervisedTraining, TrainingStrategy,
 };
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -251,10 +252,24 @@ fn load_corpus(config: &ExperimentConfig, options: &TrainOptions) -> Result<Corp
 
 /// Train a model as `config` says and write it to `options.out`.
 pub fn run<B: AutodiffBackend>(
-    mut config: ExperimentConfig,
+    config: ExperimentConfig,
     options: &TrainOptions,
     device: B::Device,
 ) -> Result<TrainReport, TrainError> {
+    run_on_devices::<B>(config, options, vec![device])
+}
+
+/// [`run`] with data-parallel training over several devices (burn-train's multi-device
+/// strategy: each device computes the gradients of its own batches, and the optimizer step is
+/// taken on the first device). One device is plain single-device training.
+pub fn run_on_devices<B: AutodiffBackend>(
+    mut config: ExperimentConfig,
+    options: &TrainOptions,
+    devices: Vec<B::Device>,
+) -> Result<TrainReport, TrainError> {
+    let Some(device) = devices.first().cloned() else {
+        return Err(TrainError::Config("no device to train on".into()));
+    };
     let resumable = if options.resume {
         resumable_checkpoint(&options.run_dir)?
     } else {
@@ -406,6 +421,12 @@ pub fn run<B: AutodiffBackend>(
             options.run_dir.display()
         );
         training = training.checkpoint(epoch);
+    }
+    if devices.len() > 1 {
+        println!("data-parallel training on {} devices", devices.len());
+        training = training.with_training_strategy(TrainingStrategy::Default(
+            ExecutionStrategy::MultiDevice(devices, MultiDeviceOptim::OptimMainDevice),
+        ));
     }
     if options.plain || !std::io::stdout().is_terminal() {
         training = training.renderer(renderer::PlainRenderer::new(Duration::from_secs(10)));

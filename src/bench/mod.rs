@@ -1,12 +1,15 @@
 //! The benchmark of `seq2seq bench`: training throughput, greedy decoding latency and peak
 //! memory on the reference configuration, measured the same way as `scripts/bench_pytorch.py`.
 
+pub mod builtin;
+
 use crate::data::batcher::EncodedPair;
-use crate::data::Seq2SeqBatcher;
+use crate::data::{Seq2SeqBatch, Seq2SeqBatcher};
 use crate::model::{DecoderCache, Transformer, TransformerConfig};
 use crate::train::Seq2SeqTrainer;
 use crate::vocab::BEGIN;
 use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -26,6 +29,8 @@ pub struct BenchConfig {
     pub windows: usize,
     /// Training steps per window.
     pub steps: usize,
+    /// Also time Burn's built-in transformer (the anchor).
+    pub builtin: bool,
 }
 
 impl BenchConfig {
@@ -41,6 +46,7 @@ impl BenchConfig {
             len: 24,
             windows: 5,
             steps: 3,
+            builtin: true,
         }
     }
 
@@ -56,6 +62,7 @@ impl BenchConfig {
             len: 8,
             windows: 2,
             steps: 2,
+            builtin: true,
         }
     }
 
@@ -77,6 +84,9 @@ impl BenchConfig {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BenchResult {
     pub train_tokens_per_s: f64,
+    /// Burn's own `burn::nn::transformer` at the same sizes (the anchor); absent for PyTorch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin_train_tokens_per_s: Option<f64>,
     pub greedy_ms_b1: f64,
     pub greedy_ms_b64: f64,
     pub peak_rss_mb: f64,
@@ -122,17 +132,48 @@ pub fn decode_steps<B: Backend>(
     Tensor::cat(out, 1)
 }
 
+/// Median target tokens/s of Adam steps (lr 1e-4) on one fixed batch: two warm-up steps, then
+/// `config.windows` timed windows of `config.steps` steps. Returns the trained module too.
+fn training_rate<B: AutodiffBackend, M: AutodiffModule<B>>(
+    config: &BenchConfig,
+    mut module: M,
+    batch: &Seq2SeqBatch<B>,
+    device: &B::Device,
+    loss: impl Fn(&M, Seq2SeqBatch<B>) -> Tensor<B, 1>,
+) -> (f64, M) {
+    let mut optimizer: OptimizerAdaptor<_, M, B> = AdamConfig::new()
+        .with_beta_2(0.98)
+        .with_epsilon(1e-9)
+        .init::<B, M>();
+    let mut step = |module: M| {
+        let grads = GradientsParams::from_grads(loss(&module, batch.clone()).backward(), &module);
+        optimizer.step(1e-4, module, grads)
+    };
+    for _ in 0..2 {
+        module = step(module);
+    }
+    let _ = B::sync(device);
+    let mut rates = Vec::new();
+    for _ in 0..config.windows {
+        let started = Instant::now();
+        for _ in 0..config.steps {
+            module = step(module);
+        }
+        // Wait for the device before reading the clock.
+        let _ = B::sync(device);
+        let seconds = started.elapsed().as_secs_f64();
+        rates.push((config.batch * config.len * config.steps) as f64 / seconds);
+    }
+    (median(rates), module)
+}
+
 /// Run the benchmark on backend `B`.
 pub fn run<B: AutodiffBackend>(config: &BenchConfig, device: &B::Device) -> BenchResult {
     B::seed(device, 0);
-    let mut trainer = Seq2SeqTrainer {
+    let trainer = Seq2SeqTrainer {
         model: config.model().init::<B>(device),
         label_smoothing: 0.1,
     };
-    let mut optimizer = AdamConfig::new()
-        .with_beta_2(0.98)
-        .with_epsilon(1e-9)
-        .init::<B, Seq2SeqTrainer<B>>();
     let mut rng = crate::data::synthetic::SplitMix64(0);
     let pairs: Vec<EncodedPair> = (0..config.batch)
         .map(|_| EncodedPair {
@@ -146,29 +187,21 @@ pub fn run<B: AutodiffBackend>(config: &BenchConfig, device: &B::Device) -> Benc
         .collect();
     // The decoder reads BEGIN + 23 target tokens and predicts 23 + END: 24 target positions.
     let batch = Seq2SeqBatcher.batch_pairs::<B>(&pairs, device);
-    let mut step = |trainer: Seq2SeqTrainer<B>| {
-        let output = trainer.forward_loss(batch.clone());
-        let grads = GradientsParams::from_grads(output.loss.backward(), &trainer);
-        optimizer.step(1e-4, trainer, grads)
-    };
-    for _ in 0..2 {
-        trainer = step(trainer);
-    }
-    let mut rates = Vec::new();
-    for _ in 0..config.windows {
-        let started = Instant::now();
-        for _ in 0..config.steps {
-            trainer = step(trainer);
+    let (train_tokens_per_s, trainer) = training_rate(config, trainer, &batch, device, |t, b| {
+        t.forward_loss(b).loss
+    });
+    let builtin_train_tokens_per_s = config.builtin.then(|| {
+        let builtin = builtin::BuiltinSizes {
+            vocab: config.vocab,
+            d_model: config.d_model,
+            n_heads: config.n_heads,
+            layers: config.layers,
+            d_ff: config.d_ff,
+            max_len: 64,
         }
-        // Wait for the device before reading the clock.
-        let _ = trainer
-            .model
-            .generator
-            .as_ref()
-            .map(|g| g.weight.val().sum().into_scalar());
-        let seconds = started.elapsed().as_secs_f64();
-        rates.push((config.batch * config.len * config.steps) as f64 / seconds);
-    }
+        .init::<B>(device);
+        training_rate(config, builtin, &batch, device, |m, b| m.forward_loss(b)).0
+    });
 
     let model = trainer.valid().model;
     let src = Seq2SeqBatcher
@@ -190,7 +223,8 @@ pub fn run<B: AutodiffBackend>(config: &BenchConfig, device: &B::Device) -> Benc
     let greedy_ms_b1 = latency(1, 5);
     let greedy_ms_b64 = latency(config.batch, 3);
     BenchResult {
-        train_tokens_per_s: median(rates),
+        train_tokens_per_s,
+        builtin_train_tokens_per_s,
         greedy_ms_b1,
         greedy_ms_b64,
         peak_rss_mb: peak_rss_mb(),
