@@ -244,3 +244,45 @@ fn the_same_seed_gives_the_same_loss_curve() {
         assert!((x - y).abs() < 1e-5, "{a:?}\nvs\n{b:?}");
     }
 }
+
+/// `--devices 2`: burn-train's multi-device strategy (one worker per device, gradients gathered
+/// on the first) trains to completion and learns. On ndarray both "devices" are the CPU, so
+/// this tests the plumbing, not a speed-up.
+#[test]
+fn training_on_two_devices_completes_and_learns() {
+    let _serial = serial();
+    let dir = temp_dir("two-devices");
+    let mut config = ExperimentConfig::preset(Preset::Tiny);
+    config.data.task = TaskKind::Copy;
+    config.data.synthetic_symbols = 6;
+    config.data.synthetic_max_len = 6;
+    config.data.synthetic_size = 3000;
+    config.training.bucket_by_length = false;
+    config.training.epochs = 8;
+    config.training.eval_examples = 200;
+    let devices = seq2seq::backend::DeviceSet::device_set(&Default::default(), 2);
+    assert_eq!(devices.len(), 2);
+    let report =
+        seq2seq::train::run_on_devices::<AD>(config, &options(&dir, false), devices).unwrap();
+    assert_eq!(report.epochs, 8);
+    let losses = |epoch: usize| -> Vec<f64> {
+        std::fs::read_to_string(dir.join(format!("runs/model/train/epoch-{epoch}/Loss.log")))
+            .unwrap()
+            .lines()
+            .map(|l| l.split(',').next().unwrap().parse::<f64>().unwrap())
+            .collect()
+    };
+    let (first, last) = (losses(1), losses(8));
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(
+        mean(&last) < 0.6 * mean(&first),
+        "loss fell from {} to {}",
+        mean(&first),
+        mean(&last)
+    );
+    let exact = report.dev_exact_match.unwrap();
+    println!("two devices: {:.1}% exact match", 100.0 * exact);
+    assert!(exact > 0.9, "exact match {exact}");
+    seq2seq::artifact::load::<B>(&dir.join("model"), &Default::default()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -59,6 +59,9 @@ pub struct PlainRenderer {
     every: Duration,
     epoch: usize,
     started: Instant,
+    /// The (split, epoch) whose end line was printed: with several devices every worker
+    /// reports the end of the epoch, and it is printed once.
+    last_done: Option<(bool, usize)>,
 }
 
 impl PlainRenderer {
@@ -72,6 +75,7 @@ impl PlainRenderer {
             every,
             epoch: 0,
             started: Instant::now(),
+            last_done: None,
         }
     }
 
@@ -109,6 +113,13 @@ impl PlainRenderer {
         // The validation pass prints only its end-of-epoch line.
         if split == "valid" && !done {
             return;
+        }
+        if done {
+            let key = (split == "valid", epoch);
+            if self.last_done == Some(key) {
+                return;
+            }
+            self.last_done = Some(key);
         }
         self.last_print = Instant::now();
         let running = if split == "valid" {
