@@ -33,7 +33,7 @@ pub trait DeviceSet: Sized + Clone {
 /// The CPU is one device: `n` workers share it, each computing the gradients of its own batches.
 impl DeviceSet for burn::backend::ndarray::NdArrayDevice {
     fn device_set(first: &Self, n: usize) -> Vec<Self> {
-        vec![first.clone(); n]
+        vec![*first; n]
     }
 }
 
