@@ -1,6 +1,7 @@
 //! seq2seq: the Transformer encoder-decoder (Vaswani et al. 2017) on Burn 0.21, generic over the
 //! backend, verified against PyTorch.
 
+pub mod allocator;
 pub mod artifact;
 pub mod attention_plot;
 pub mod backend;

@@ -869,6 +869,10 @@ fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    let tuned = seq2seq::allocator::keep_freed_memory();
+    if std::env::var_os("SEQ2SEQ_DEBUG_ALLOC").is_some() {
+        eprintln!("allocator thresholds set: {tuned}");
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train(cli.backend, args),
