@@ -117,6 +117,16 @@ def main():
             times.append(1000 * (time.perf_counter() - start))
         return statistics.median(times)
 
+    def matmul_gflops(m, k, n, runs):
+        a, b = torch.rand(m, k), torch.rand(k, n)
+        a @ b
+        best = 0.0
+        for _ in range(runs):
+            start = time.perf_counter()
+            a @ b
+            best = max(best, 2 * m * k * n / (time.perf_counter() - start) / 1e9)
+        return best
+
     result = {
         "torch": torch.__version__,
         "threads": args.threads,
@@ -124,6 +134,8 @@ def main():
         "greedy_ms_b1": median_ms(1, 5),
         "greedy_ms_b64": median_ms(batch, 3),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "sgemm_gflops": matmul_gflops(1024, 1024, 1024, 5),
+        "ffn_matmul_gflops": matmul_gflops(batch * length, d, ff, 10),
     }
     print(json.dumps(result))
 

@@ -860,6 +860,18 @@ fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
         theirs.as_ref().map(|t| t.peak_rss_mb),
         false,
     );
+    row(
+        "matmul 1024^3 GFLOP/s",
+        ours.sgemm_gflops,
+        theirs.as_ref().map(|t| t.sgemm_gflops),
+        true,
+    );
+    row(
+        "matmul FFN shape GFLOP/s",
+        ours.ffn_matmul_gflops,
+        theirs.as_ref().map(|t| t.ffn_matmul_gflops),
+        true,
+    );
     if let Some(path) = &args.json {
         let report = serde_json::json!({ "config": config, "seq2seq": ours, "pytorch": theirs });
         seq2seq::fsutil::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())

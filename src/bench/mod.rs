@@ -90,6 +90,13 @@ pub struct BenchResult {
     pub greedy_ms_b1: f64,
     pub greedy_ms_b64: f64,
     pub peak_rss_mb: f64,
+    /// Best GFLOP/s of a 1024 x 1024 x 1024 f32 matmul: the hardware anchor.
+    #[serde(default)]
+    pub sgemm_gflops: f64,
+    /// Best GFLOP/s of the FFN's first matmul in the reference step, `[batch * len, d_model]`
+    /// x `[d_model, d_ff]`: what the step's largest matmuls get.
+    #[serde(default)]
+    pub ffn_matmul_gflops: f64,
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -167,6 +174,30 @@ fn training_rate<B: AutodiffBackend, M: AutodiffModule<B>>(
     (median(rates), module)
 }
 
+/// Best GFLOP/s over `runs` products of an `[m, k]` by a `[k, n]` matrix on `B`.
+pub fn matmul_gflops<B: Backend>(
+    m: usize,
+    k: usize,
+    n: usize,
+    runs: usize,
+    device: &B::Device,
+) -> f64 {
+    use burn::tensor::Distribution;
+    let a = Tensor::<B, 2>::random([m, k], Distribution::Default, device);
+    let b = Tensor::<B, 2>::random([k, n], Distribution::Default, device);
+    let _ = a.clone().matmul(b.clone()).into_data();
+    (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            let _ = B::sync(device);
+            let c = a.clone().matmul(b.clone());
+            let _ = B::sync(device);
+            drop(c);
+            2.0 * (m * k * n) as f64 / started.elapsed().as_secs_f64() / 1e9
+        })
+        .fold(0.0, f64::max)
+}
+
 /// Run the benchmark on backend `B`.
 pub fn run<B: AutodiffBackend>(config: &BenchConfig, device: &B::Device) -> BenchResult {
     B::seed(device, 0);
@@ -222,11 +253,20 @@ pub fn run<B: AutodiffBackend>(config: &BenchConfig, device: &B::Device) -> Benc
     };
     let greedy_ms_b1 = latency(1, 5);
     let greedy_ms_b64 = latency(config.batch, 3);
+    let peak_rss_mb = peak_rss_mb();
     BenchResult {
         train_tokens_per_s,
         builtin_train_tokens_per_s,
         greedy_ms_b1,
         greedy_ms_b64,
-        peak_rss_mb: peak_rss_mb(),
+        peak_rss_mb,
+        sgemm_gflops: matmul_gflops::<B::InnerBackend>(1024, 1024, 1024, 5, device),
+        ffn_matmul_gflops: matmul_gflops::<B::InnerBackend>(
+            config.batch * config.len,
+            config.d_model,
+            config.d_ff,
+            10,
+            device,
+        ),
     }
 }

@@ -14,9 +14,10 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use burn::tensor::module::linear;
 
-/// Score given to blocked (query, key) pairs before the softmax. Finite rather than `-inf` so a
-/// row whose keys are all blocked gives finite (uniform, meaningless) weights instead of NaN;
-/// `exp(-1e9 - max)` is exactly 0 in f32, so any row with one open key matches `-inf` masking.
+/// Bias added to the scores of blocked (query, key) pairs before the softmax. Finite rather
+/// than `-inf` so a row whose keys are all blocked gives finite (meaningless) weights instead of
+/// NaN; `exp(score - 1e9 - max)` is exactly 0 in f32, so any row with one open key matches
+/// `-inf` masking.
 const BLOCKED_SCORE: f32 = -1.0e9;
 
 /// Configuration of [`MultiHeadAttention`].
@@ -130,7 +131,11 @@ impl<B: Backend> MultiHeadAttention<B> {
     /// - `x`: `[batch, len, d_model]`
     /// - output: three `[batch, n_heads, len, d_head]`
     pub fn project_self(&self, x: Tensor<B, 3>) -> [Tensor<B, 4>; 3] {
-        self.split_heads::<3>(self.in_proj.forward(x))
+        let d_model = self.d_model();
+        core::array::from_fn(|i| {
+            let [h] = self.split_heads::<1>(self.project_slice(x.clone(), i * d_model, d_model));
+            h
+        })
     }
 
     /// Scaled dot-product attention over projected heads, then concatenation and W^O.
@@ -153,8 +158,10 @@ impl<B: Backend> MultiHeadAttention<B> {
         let q = q.mul_scalar(1.0 / (d_head as f64).sqrt());
         let mut scores = q.matmul(k.swap_dims(2, 3)); // [batch, n_heads, query_len, key_len]
         if let Some(mask) = mask {
-            let mask = mask.expand([batch, n_heads, query_len, key_len]);
-            scores = scores.mask_fill(mask, BLOCKED_SCORE);
+            // Adding a broadcast bias is cheaper than filling through an expanded mask: no
+            // full-size boolean tensor, and the backward pass passes the gradient through.
+            let bias = mask.float().mul_scalar(BLOCKED_SCORE);
+            scores = scores + bias;
         }
         let weights = softmax(scores, 3);
         // The paper's attention dropout acts on the probabilities (Burn's built-in MHA drops
