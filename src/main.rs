@@ -267,10 +267,10 @@ impl Default for BackendChoice {
     fn default() -> Self {
         #[cfg(feature = "wgpu")]
         return BackendChoice::Wgpu;
-        #[cfg(all(feature = "ndarray", not(feature = "wgpu")))]
-        return BackendChoice::Ndarray;
-        #[cfg(all(feature = "flex", not(feature = "ndarray"), not(feature = "wgpu")))]
+        #[cfg(all(feature = "flex", not(feature = "wgpu")))]
         return BackendChoice::Flex;
+        #[cfg(all(feature = "ndarray", not(feature = "flex"), not(feature = "wgpu")))]
+        return BackendChoice::Ndarray;
     }
 }
 
