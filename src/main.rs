@@ -58,6 +58,10 @@ struct BenchArgs {
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Training batches timed to estimate the G2P epoch time of the `compact` and `small`
+    /// presets on the vendored CMUdict (0 = skip; skipped with --quick).
+    #[arg(long, default_value_t = 24)]
+    epoch_batches: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -872,8 +876,41 @@ fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
         theirs.as_ref().map(|t| t.ffn_matmul_gflops),
         true,
     );
+    let epochs = if args.quick || args.epoch_batches == 0 {
+        Vec::new()
+    } else {
+        let mut epochs = Vec::new();
+        for preset in [
+            seq2seq::config::Preset::Compact,
+            seq2seq::config::Preset::Small,
+        ] {
+            let estimate = with_backend!(backend, |B, device| {
+                seq2seq::bench::g2p_epoch::<burn::backend::Autodiff<B>>(
+                    preset,
+                    args.epoch_batches,
+                    &device,
+                )
+            })
+            .context("cannot estimate the G2P epoch time")?;
+            println!(
+                "G2P epoch, {:<8} preset (s) {:12.0}   ({} batches x {:.3} s/step, {} timed)",
+                format!("{preset:?}").to_lowercase(),
+                estimate.epoch_s,
+                estimate.batches,
+                estimate.mean_step_s,
+                estimate.timed_batches
+            );
+            epochs.push(estimate);
+        }
+        epochs
+    };
     if let Some(path) = &args.json {
-        let report = serde_json::json!({ "config": config, "seq2seq": ours, "pytorch": theirs });
+        let report = serde_json::json!({
+            "config": config,
+            "seq2seq": ours,
+            "pytorch": theirs,
+            "g2p_epoch": epochs,
+        });
         seq2seq::fsutil::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }

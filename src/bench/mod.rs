@@ -270,3 +270,74 @@ pub fn run<B: AutodiffBackend>(config: &BenchConfig, device: &B::Device) -> Benc
         ),
     }
 }
+
+/// The estimated training epoch time of a preset on the vendored CMUdict (the default task).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EpochEstimate {
+    pub preset: crate::config::Preset,
+    pub train_pairs: usize,
+    /// Batches per epoch (length buckets of `batch_size`, as `train` cuts them).
+    pub batches: usize,
+    /// Batches timed: spread evenly over the length-sorted buckets, short to long.
+    pub timed_batches: usize,
+    pub mean_step_s: f64,
+    /// `batches * mean_step_s`: the optimiser steps of one epoch, without the validation pass.
+    pub epoch_s: f64,
+}
+
+/// Time `timed` training steps of `preset` on batches spread over the length buckets of the
+/// vendored CMUdict's training split (after one warm-up step on the longest bucket), and
+/// extrapolate to the epoch. The sample is stratified by length, so the mean step time is an
+/// unbiased estimate of the epoch's.
+pub fn g2p_epoch<B: AutodiffBackend>(
+    preset: crate::config::Preset,
+    timed: usize,
+    device: &B::Device,
+) -> Result<EpochEstimate, crate::data::DataError> {
+    let mut config = crate::config::ExperimentConfig::preset(preset);
+    let corpus = config.data.load()?;
+    config.model.src_vocab_size = corpus.src_vocab.len();
+    config.model.tgt_vocab_size = corpus.tgt_vocab.len();
+    let (train, _) = crate::train::encode_pairs(
+        &corpus.train,
+        &corpus.src_vocab,
+        &corpus.tgt_vocab,
+        config.model.max_len,
+    );
+    let train_pairs = train.len();
+    let buckets = crate::data::batcher::buckets(train, config.training.batch_size);
+    let timed = timed.clamp(1, buckets.len());
+    B::seed(device, 0);
+    let mut trainer = Seq2SeqTrainer {
+        model: config.model.init::<B>(device),
+        label_smoothing: config.optimizer.label_smoothing,
+    };
+    let mut optimizer: OptimizerAdaptor<_, Seq2SeqTrainer<B>, B> = AdamConfig::new()
+        .with_beta_1(config.optimizer.beta_1)
+        .with_beta_2(config.optimizer.beta_2)
+        .with_epsilon(config.optimizer.epsilon)
+        .init();
+    let mut step = |trainer: Seq2SeqTrainer<B>, pairs: &[EncodedPair]| {
+        let batch = Seq2SeqBatcher.batch_pairs::<B>(pairs, device);
+        let grads =
+            GradientsParams::from_grads(trainer.forward_loss(batch).loss.backward(), &trainer);
+        optimizer.step(1e-4, trainer, grads)
+    };
+    trainer = step(trainer, &buckets[buckets.len() - 1]);
+    let _ = B::sync(device);
+    let started = Instant::now();
+    for i in 0..timed {
+        // Bucket centres of `timed` equal slices of the length-sorted buckets.
+        trainer = step(trainer, &buckets[(2 * i + 1) * buckets.len() / (2 * timed)]);
+    }
+    let _ = B::sync(device);
+    let mean_step_s = started.elapsed().as_secs_f64() / timed as f64;
+    Ok(EpochEstimate {
+        preset,
+        train_pairs,
+        batches: buckets.len(),
+        timed_batches: timed,
+        mean_step_s,
+        epoch_s: mean_step_s * buckets.len() as f64,
+    })
+}

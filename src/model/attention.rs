@@ -153,7 +153,6 @@ impl<B: Backend> MultiHeadAttention<B> {
         mask: Option<Tensor<B, 4, Bool>>,
     ) -> MhaOutput<B> {
         let [batch, n_heads, query_len, d_head] = q.dims();
-        let key_len = k.dims()[2];
         // Scale the queries before the product, as PyTorch does (fewer multiplications).
         let q = q.mul_scalar(1.0 / (d_head as f64).sqrt());
         let mut scores = q.matmul(k.swap_dims(2, 3)); // [batch, n_heads, query_len, key_len]

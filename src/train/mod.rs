@@ -94,7 +94,7 @@ pub struct TrainReport {
     pub dev_evaluated: usize,
 }
 
-fn encode_pairs(
+pub(crate) fn encode_pairs(
     pairs: &[Pair],
     src_vocab: &Vocab,
     tgt_vocab: &Vocab,
