@@ -280,7 +280,9 @@ impl Default for BackendChoice {
 
 fn version() -> &'static str {
     let mut backends = Vec::new();
-    if cfg!(feature = "ndarray") {
+    if cfg!(feature = "ndarray-openblas") {
+        backends.push("ndarray (system OpenBLAS)");
+    } else if cfg!(feature = "ndarray") {
         backends.push("ndarray");
     }
     if cfg!(feature = "flex") {
@@ -338,7 +340,14 @@ macro_rules! with_backend {
             BackendChoice::Ndarray => {
                 type $B = seq2seq::backend::NdArray;
                 let $device = Default::default();
-                eprintln!("backend: ndarray (CPU)");
+                eprintln!(
+                    "backend: ndarray (CPU{})",
+                    if cfg!(feature = "ndarray-openblas") {
+                        ", system OpenBLAS"
+                    } else {
+                        ""
+                    }
+                );
                 $body
             }
             #[cfg(feature = "flex")]
