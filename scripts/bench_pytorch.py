@@ -11,7 +11,15 @@ Prints one JSON object on stdout:
   greedy_ms_b64       the same at batch 64
   peak_rss_mb         peak resident memory of this process (ru_maxrss)
 
+With --g2p FILE (written by `seq2seq bench`): the G2P workload instead. FILE holds the model
+sizes of the G2P recipe and real length-bucketed batches of the g014b2b training data (token
+ids, no BEGIN/END); each batch is padded, masked (key padding on both sides, causal decoder) and
+trained on exactly as the Rust side does, with label smoothing and PAD (0) ignored. Prints
+  g2p_train_tokens_per_s  target tokens (END included, PAD excluded) per second over all timed
+                          batches, after warm-up steps on the two longest ones
+
 Run: python3 scripts/bench_pytorch.py [--threads N] [--windows N] [--steps N] [--quick]
+     python3 scripts/bench_pytorch.py --g2p FILE [--threads N] [--passes N]
 """
 import argparse
 import json
@@ -34,14 +42,17 @@ def sinusoids(max_len, d):
 
 
 class Seq2Seq(nn.Module):
-    def __init__(self, vocab, d, heads, layers, ff, dropout, max_len=64):
+    def __init__(self, vocab, d, heads, layers, ff, dropout, max_len=64, tgt_vocab=None,
+                 dec_layers=None):
         super().__init__()
         self.d = d
+        tgt_vocab = tgt_vocab or vocab
         self.src_embed = nn.Embedding(vocab, d)
-        self.tgt_embed = nn.Embedding(vocab, d)
-        self.transformer = nn.Transformer(d, heads, layers, layers, ff, dropout=dropout,
-                                          activation="relu", batch_first=True, norm_first=False)
-        self.generator = nn.Linear(d, vocab)
+        self.tgt_embed = nn.Embedding(tgt_vocab, d)
+        self.transformer = nn.Transformer(d, heads, layers, dec_layers or layers, ff,
+                                          dropout=dropout, activation="relu", batch_first=True,
+                                          norm_first=False)
+        self.generator = nn.Linear(d, tgt_vocab)
         self.drop = nn.Dropout(dropout)
         self.register_buffer("pe", sinusoids(max_len, d), persistent=False)
 
@@ -60,13 +71,73 @@ class Seq2Seq(nn.Module):
         return self.generator(self.decode(tgt, self.encode(src)))
 
 
+def g2p_workload(path, threads, passes):
+    """Train steps on the real G2P batches of FILE; returns target tokens per second."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    with open(path) as f:
+        spec = json.load(f)
+    m = spec["model"]
+    model = Seq2Seq(m["src_vocab"], m["d_model"], m["n_heads"], m["encoder_layers"], m["d_ff"],
+                    m["dropout"], max_len=m["max_len"], tgt_vocab=m["tgt_vocab"],
+                    dec_layers=m["decoder_layers"])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=m["label_smoothing"], ignore_index=0)
+    BEGIN, END, PAD = 1, 2, 0
+
+    def padded(rows):
+        width = max(len(r) for r in rows)
+        return torch.tensor([r + [PAD] * (width - len(r)) for r in rows], dtype=torch.long)
+
+    batches = []
+    for b in spec["batches"]:
+        src = padded(b["src"])
+        tgt_in = padded([[BEGIN] + t for t in b["tgt"]])
+        tgt_out = padded([t + [END] for t in b["tgt"]])
+        batches.append((src, tgt_in, tgt_out, int((tgt_out != PAD).sum())))
+
+    def step(src, tgt_in, tgt_out):
+        opt.zero_grad(set_to_none=True)
+        src_pad, tgt_pad = src == PAD, tgt_in == PAD
+        t = tgt_in.shape[1]
+        causal = torch.triu(torch.ones(t, t, dtype=torch.bool), diagonal=1)
+        memory = model.transformer.encoder(model.embed(model.src_embed, src),
+                                           src_key_padding_mask=src_pad)
+        hidden = model.transformer.decoder(model.embed(model.tgt_embed, tgt_in), memory,
+                                           tgt_mask=causal, tgt_key_padding_mask=tgt_pad,
+                                           memory_key_padding_mask=src_pad)
+        logits = model.generator(hidden)
+        loss = loss_fn(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1))
+        loss.backward()
+        opt.step()
+
+    model.train()
+    for src, tgt_in, tgt_out, _ in sorted(batches, key=lambda b: -b[1].numel())[:2]:
+        step(src, tgt_in, tgt_out)
+    tokens, seconds = 0, 0.0
+    for _ in range(passes):
+        for src, tgt_in, tgt_out, n in batches:
+            start = time.perf_counter()
+            step(src, tgt_in, tgt_out)
+            seconds += time.perf_counter() - start
+            tokens += n
+    return tokens / seconds
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--g2p", help="time the G2P workload written by `seq2seq bench`")
+    ap.add_argument("--passes", type=int, default=1, help="passes over the G2P batches")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--windows", type=int, default=5)
     ap.add_argument("--steps", type=int, default=3, help="training steps per timed window")
     ap.add_argument("--quick", action="store_true", help="tiny model, for a smoke test")
     args = ap.parse_args()
+    if args.g2p:
+        rate = g2p_workload(args.g2p, args.threads, args.passes)
+        print(json.dumps({"torch": torch.__version__, "threads": args.threads,
+                          "g2p_train_tokens_per_s": rate}))
+        return
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     vocab, d, heads, layers, ff, batch, length = 64, 256, 4, 3, 1024, 64, 24

@@ -42,6 +42,17 @@ pub struct TrainingConfig {
     /// take few distinct values, random batches train more smoothly.
     #[config(default = true)]
     pub bucket_by_length: bool,
+    /// Batches by a token budget instead of a sentence count: each length bucket holds as many
+    /// pairs as fit this many padded positions (the longer of source and decoder input), as
+    /// fairseq's `--max-tokens` and g2p-seq2seq's 4,096-token batches do. `None`: `batch_size`
+    /// pairs a batch.
+    #[config(default = "None")]
+    pub batch_tokens: Option<usize>,
+    /// Average the weights of the last this many epoch checkpoints for the final model (a
+    /// standard, cheap gain for Transformers; Vaswani et al. average the last 5 or 20
+    /// checkpoints). 0 or 1: the single kept checkpoint with the lowest validation loss.
+    #[config(default = 0)]
+    pub average_last: usize,
     /// Seeds model initialisation, dropout and shuffling.
     #[config(default = 42)]
     pub seed: u64,

@@ -62,6 +62,20 @@ struct BenchArgs {
     /// presets on the vendored CMUdict (0 = skip; skipped with --quick).
     #[arg(long, default_value_t = 24)]
     epoch_batches: usize,
+    /// The G2P workload: the training recipe (a config file over the compact preset) whose
+    /// model and batches are timed on both sides.
+    #[arg(long, default_value = "examples/g014b2b.json")]
+    g2p_config: PathBuf,
+    /// The G2P workload's data (default: the recipe's own, else the g014b2b training half in
+    /// ../shared when present, else the vendored CMUdict).
+    #[arg(long)]
+    g2p_data: Option<PathBuf>,
+    /// Batches of the G2P workload, spread over the length buckets (0 = skip it).
+    #[arg(long, default_value_t = 32)]
+    g2p_batches: usize,
+    /// Only the G2P workload (no reference configuration, no epoch estimates).
+    #[arg(long)]
+    g2p_only: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -801,7 +815,142 @@ fn pytorch_bench(
         .with_context(|| format!("unexpected output from {}: {line}", script.display()))
 }
 
+/// The G2P workload's recipe and data, as `bench` options say.
+fn g2p_workload(args: &BenchArgs) -> Result<seq2seq::bench::g2p::G2pWorkload> {
+    let text = std::fs::read_to_string(&args.g2p_config)
+        .with_context(|| format!("cannot read --g2p-config {}", args.g2p_config.display()))?;
+    let mut config = seq2seq::cli_config::overlay(
+        seq2seq::config::Preset::Compact,
+        &text,
+        &args.g2p_config.display().to_string(),
+    )?;
+    config.data.task = seq2seq::data::TaskKind::G2p;
+    if let Some(path) = &args.g2p_data {
+        config.data.path = Some(path.clone());
+    } else if config.data.path.is_none() {
+        let shared = PathBuf::from("../shared/data/g014b2b/g014b2b.train");
+        if shared.exists() {
+            config.data.path = Some(shared);
+        } else {
+            config.data.strip_stress = true;
+        }
+    }
+    eprintln!(
+        "G2P workload: {} on {}",
+        args.g2p_config.display(),
+        config
+            .data
+            .path
+            .as_ref()
+            .map_or("the vendored CMUdict".into(), |p| p.display().to_string())
+    );
+    seq2seq::bench::g2p::G2pWorkload::load(config, args.g2p_batches)
+        .context("cannot load the G2P workload")
+}
+
+/// PyTorch's target tokens/s on the same G2P batches (`bench_pytorch.py --g2p`).
+fn pytorch_g2p(args: &BenchArgs, workload: &seq2seq::bench::g2p::G2pWorkload) -> Result<f64> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_pytorch.py");
+    let file = std::env::temp_dir().join(format!("seq2seq-g2p-bench-{}.json", std::process::id()));
+    std::fs::write(&file, workload.to_json().to_string())
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    let out = std::process::Command::new(&args.python)
+        .arg(&script)
+        .args(["--threads", &args.torch_threads.to_string()])
+        .arg("--g2p")
+        .arg(&file)
+        .env("OMP_WAIT_POLICY", "PASSIVE")
+        .output();
+    let _ = std::fs::remove_file(&file);
+    let out = out.with_context(|| format!("cannot run {} {}", args.python, script.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{} --g2p failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()
+            .unwrap_or("")
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or("");
+    let value: serde_json::Value = serde_json::from_str(line)
+        .with_context(|| format!("unexpected output from {}: {line}", script.display()))?;
+    value["g2p_train_tokens_per_s"]
+        .as_f64()
+        .with_context(|| format!("no g2p_train_tokens_per_s in {line}"))
+}
+
+/// One row of the bench table; the last column is "how many times better": the throughput
+/// ratio, or the time and memory ratio inverted.
+fn bench_row(name: &str, ours: f64, theirs: Option<f64>, higher_is_better: bool) {
+    let (t, ratio) = match theirs {
+        Some(t) => {
+            let ratio = if higher_is_better { ours / t } else { t / ours };
+            (format!("{t:12.1}"), format!("{ratio:8.2}x"))
+        }
+        None => ("           -".into(), "       -".into()),
+    };
+    println!("{name:<28} {ours:12.1} {t} {ratio}");
+}
+
+fn bench_header() {
+    println!(
+        "{:<28} {:>12} {:>12} {:>9}",
+        "", "seq2seq", "PyTorch", "better by"
+    );
+}
+
+/// The G2P workload on both sides: prints its row and returns its JSON.
+fn bench_g2p(backend: BackendChoice, args: &BenchArgs) -> Result<serde_json::Value> {
+    let workload = g2p_workload(args)?;
+    let ours = with_backend!(backend, |B, device| {
+        workload.train_tokens_per_s::<burn::backend::Autodiff<B>>(1, &device)
+    });
+    let theirs = if args.no_pytorch {
+        None
+    } else {
+        match pytorch_g2p(args, &workload) {
+            Ok(rate) => Some(rate),
+            Err(err) => {
+                eprintln!("warning: no PyTorch comparison on the G2P workload: {err:#}");
+                None
+            }
+        }
+    };
+    bench_row("G2P train target tokens/s", ours, theirs, true);
+    println!(
+        "  G2P recipe: {} batches/epoch, {} target tokens/epoch: {:.0} s/epoch here{}",
+        workload.epoch_batches,
+        workload.epoch_tokens,
+        workload.epoch_tokens as f64 / ours,
+        theirs.map_or(String::new(), |t| format!(
+            ", {:.0} s for PyTorch",
+            workload.epoch_tokens as f64 / t
+        ))
+    );
+    Ok(serde_json::json!({
+        "recipe": args.g2p_config,
+        "timed_batches": workload.batches.len(),
+        "epoch_batches": workload.epoch_batches,
+        "epoch_target_tokens": workload.epoch_tokens,
+        "seq2seq_train_tokens_per_s": ours,
+        "pytorch_train_tokens_per_s": theirs,
+        "ratio": theirs.map(|t| ours / t),
+    }))
+}
+
 fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
+    if args.g2p_only {
+        bench_header();
+        let g2p = bench_g2p(backend, &args)?;
+        if let Some(path) = &args.json {
+            let report = serde_json::json!({ "g2p_workload": g2p });
+            seq2seq::fsutil::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        return Ok(());
+    }
     let config = if args.quick {
         seq2seq::bench::BenchConfig::quick()
     } else {
@@ -826,21 +975,8 @@ fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
             }
         }
     };
-    let row = |name: &str, ours: f64, theirs: Option<f64>, higher_is_better: bool| {
-        let (t, ratio) = match theirs {
-            Some(t) => {
-                let ratio = if higher_is_better { ours / t } else { t / ours };
-                (format!("{t:12.1}"), format!("{ratio:8.2}x"))
-            }
-            None => ("           -".into(), "       -".into()),
-        };
-        println!("{name:<28} {ours:12.1} {t} {ratio}");
-    };
-    // The last column is "how many times better": throughput ratio, or time and memory inverted.
-    println!(
-        "{:<28} {:>12} {:>12} {:>9}",
-        "", "seq2seq", "PyTorch", "better by"
-    );
+    let row = bench_row;
+    bench_header();
     row(
         "train target tokens/s",
         ours.train_tokens_per_s,
@@ -913,11 +1049,18 @@ fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
         }
         epochs
     };
+    let g2p = if args.quick || args.g2p_batches == 0 {
+        None
+    } else {
+        Some(bench_g2p(backend, &args)?)
+    };
     if let Some(path) = &args.json {
         let report = serde_json::json!({
             "config": config,
             "seq2seq": ours,
             "pytorch": theirs,
+            "reference_ratio": theirs.as_ref().map(|t| ours.train_tokens_per_s / t.train_tokens_per_s),
+            "g2p_workload": g2p,
             "g2p_epoch": epochs,
         });
         seq2seq::fsutil::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())

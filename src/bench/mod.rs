@@ -2,6 +2,7 @@
 //! memory on the reference configuration, measured the same way as `scripts/bench_pytorch.py`.
 
 pub mod builtin;
+pub mod g2p;
 
 use crate::data::batcher::EncodedPair;
 use crate::data::{Seq2SeqBatch, Seq2SeqBatcher};

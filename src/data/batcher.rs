@@ -101,6 +101,34 @@ pub fn buckets(mut pairs: Vec<EncodedPair>, batch_size: usize) -> Vec<Vec<Encode
         .collect()
 }
 
+/// Cut pairs into batches by a token budget (fairseq's `--max-tokens`, tensor2tensor's
+/// `batch_size` in tokens): pairs sorted by target then source length, each batch as many
+/// consecutive pairs as fit `max_tokens` padded positions on its longer side (source, or the
+/// decoder's `BEGIN + target`). Short words then come in large batches and long ones in small,
+/// so every step does about the same work. A pair longer than the budget gets a batch alone.
+pub fn token_buckets(mut pairs: Vec<EncodedPair>, max_tokens: usize) -> Vec<Vec<EncodedPair>> {
+    assert!(max_tokens > 0, "max_tokens must be positive");
+    pairs.sort_by_key(|p| (p.tgt.len(), p.src.len()));
+    let mut batches = Vec::new();
+    let mut current: Vec<EncodedPair> = Vec::new();
+    let mut width = 0; // the padded length of the current batch's longer side
+    for pair in pairs {
+        let pair_width = pair.src.len().max(pair.tgt.len() + 1);
+        let new_width = width.max(pair_width);
+        if !current.is_empty() && (current.len() + 1) * new_width > max_tokens {
+            batches.push(std::mem::take(&mut current));
+            width = pair_width;
+        } else {
+            width = new_width;
+        }
+        current.push(pair);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
 /// Cut pairs into batches of at most `batch_size` pairs after a seeded shuffle (no bucketing).
 pub fn random_batches(
     mut pairs: Vec<EncodedPair>,
@@ -172,5 +200,47 @@ mod tests {
             .map(|b| b.iter().map(|p| p.tgt.len()).collect())
             .collect();
         assert_eq!(lens, vec![vec![1, 2], vec![3, 4], vec![5]]);
+    }
+
+    #[test]
+    fn token_buckets_fill_a_budget_of_padded_positions() {
+        // Target lengths 1..=6 with sources one shorter; the decoder side (target + 1) is the
+        // longer one, so widths are 2..=7.
+        let pairs: Vec<EncodedPair> = [6, 1, 4, 2, 3, 5, 1]
+            .iter()
+            .map(|&n| EncodedPair {
+                src: vec![9; n - 1],
+                tgt: vec![9; n],
+            })
+            .collect();
+        let batches = token_buckets(pairs, 10);
+        let lens: Vec<Vec<usize>> = batches
+            .iter()
+            .map(|b| b.iter().map(|p| p.tgt.len()).collect())
+            .collect();
+        // [1,1,2]: 3 x width 3 = 9 <= 10; adding 3 would be 4 x 4 = 16.
+        // [3,4]: 2 x 5 = 10; [5]: 1 x 6 (adding 6: 2 x 7 = 14); [6] alone.
+        assert_eq!(lens, vec![vec![1, 1, 2], vec![3, 4], vec![5], vec![6]]);
+        for batch in &batches {
+            let width = batch.iter().map(|p| p.tgt.len() + 1).max().unwrap();
+            assert!(batch.len() == 1 || batch.len() * width <= 10);
+        }
+    }
+
+    #[test]
+    fn a_pair_over_the_token_budget_gets_a_batch_alone() {
+        let pairs = vec![
+            EncodedPair {
+                src: vec![9; 2],
+                tgt: vec![9; 2],
+            },
+            EncodedPair {
+                src: vec![9; 30],
+                tgt: vec![9; 3],
+            },
+        ];
+        let batches = token_buckets(pairs, 8);
+        assert_eq!(batches.len(), 2);
+        assert_eq!(batches[1][0].src.len(), 30);
     }
 }

@@ -8,11 +8,14 @@
 //! since Burn stores `Linear` weights as `[d_in, d_out]`). Self-attention then projects with one
 //! matmul; cross-attention projects queries with the Q slice and keys/values with the K|V slice.
 
+use super::dropout::{Dropout, DropoutConfig};
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use burn::tensor::module::linear;
+
+use super::tokenwise::tokenwise;
 
 /// Bias added to the scores of blocked (query, key) pairs before the softmax. Finite rather
 /// than `-inf` so a row whose keys are all blocked gives finite (meaningless) weights instead of
@@ -91,7 +94,7 @@ impl<B: Backend> MultiHeadAttention<B> {
             .bias
             .as_ref()
             .map(|b| b.val().narrow(0, start, width));
-        linear(x, weight, bias)
+        tokenwise(x, |x| linear(x, weight, bias))
     }
 
     /// Split `[batch, len, k * d_model]` into `k` tensors of heads `[batch, n_heads, len, d_head]`.
@@ -170,7 +173,7 @@ impl<B: Backend> MultiHeadAttention<B> {
             .swap_dims(1, 2)
             .reshape([batch, query_len, n_heads * d_head]);
         MhaOutput {
-            context: self.out_proj.forward(context),
+            context: tokenwise(context, |c| self.out_proj.forward(c)),
             weights,
         }
     }

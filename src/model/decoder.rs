@@ -6,9 +6,10 @@
 //! (an explicit [`DecoderCache`] holding each layer's keys and values).
 
 use super::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
+use super::dropout::{Dropout, DropoutConfig};
 use super::feed_forward::{Activation, FeedForward, FeedForwardConfig};
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig};
+use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 
 /// Configuration of a [`DecoderLayer`] and, with `n_layers`, of a [`Decoder`].

@@ -2,9 +2,10 @@
 //! every sublayer wrapped in dropout + residual + LayerNorm (section 3.1).
 
 use super::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
+use super::dropout::{Dropout, DropoutConfig};
 use super::feed_forward::{Activation, FeedForward, FeedForwardConfig};
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig};
+use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 
 /// Configuration of one [`EncoderLayer`] (and, with `n_layers`, of an [`Encoder`]).

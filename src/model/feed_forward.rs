@@ -1,9 +1,12 @@
 //! Position-wise feed-forward network (section 3.3): `FFN(x) = max(0, x W_1 + b_1) W_2 + b_2`.
 
+use super::dropout::{Dropout, DropoutConfig};
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, relu};
+
+use super::tokenwise::tokenwise;
 use serde::{Deserialize, Serialize};
 
 /// The FFN's non-linearity. The paper uses ReLU; GELU is offered because many later models use it
@@ -55,12 +58,15 @@ impl<B: Backend> FeedForward<B> {
     /// - `x`: `[batch, len, d_model]`
     /// - output: `[batch, len, d_model]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let hidden = self.linear1.forward(x); // [batch, len, d_ff]
-        let hidden = match self.activation {
-            Activation::Relu => relu(hidden),
-            Activation::Gelu => gelu(hidden),
-        };
-        // PyTorch (and the Annotated Transformer) drop out the inner activations too.
-        self.linear2.forward(self.dropout.forward(hidden))
+        // Position-wise: on the `[batch * len, d_model]` rows (see `tokenwise` for why).
+        tokenwise(x, |x| {
+            let hidden = self.linear1.forward(x); // [batch * len, d_ff]
+            let hidden = match self.activation {
+                Activation::Relu => relu(hidden),
+                Activation::Gelu => gelu(hidden),
+            };
+            // PyTorch (and the Annotated Transformer) drop out the inner activations too.
+            self.linear2.forward(self.dropout.forward(hidden))
+        })
     }
 }

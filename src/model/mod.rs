@@ -2,10 +2,12 @@
 
 pub mod attention;
 pub mod decoder;
+pub mod dropout;
 pub mod encoder;
 pub mod feed_forward;
 pub mod mask;
 pub mod positional;
+pub mod tokenwise;
 pub mod transformer;
 
 pub use attention::{MhaOutput, MultiHeadAttention, MultiHeadAttentionConfig};

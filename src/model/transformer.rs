@@ -1,13 +1,14 @@
 //! The encoder-decoder model: embeddings + positions, encoder, decoder, generator.
 
 use super::decoder::{Decoder, DecoderCache, DecoderConfig, DecoderOutput};
+use super::dropout::{Dropout, DropoutConfig};
 use super::encoder::{Encoder, EncoderConfig, EncoderOutput};
 use super::feed_forward::Activation;
 use super::mask::{attention_mask, causal_mask_after};
 use super::positional::{Positional, PositionalEncoding, PositionalEncodingConfig};
 use burn::module::Module;
 use burn::nn::Initializer;
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::prelude::*;
 
 /// Hyperparameters of the whole model. Defaults are the paper's base model (Table 3), except
@@ -272,10 +273,12 @@ impl<B: Backend> Transformer<B> {
     /// - output: `[batch, len, tgt_vocab]`
     pub fn generate(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.generator {
-            Some(generator) => generator.forward(hidden),
+            Some(generator) => super::tokenwise::tokenwise(hidden, |h| generator.forward(h)),
             None => {
                 let weight = self.target_embedding().weight.val(); // [tgt_vocab, d_model]
-                burn::tensor::module::linear(hidden, weight.transpose(), None)
+                super::tokenwise::tokenwise(hidden, |h| {
+                    burn::tensor::module::linear(h, weight.transpose(), None)
+                })
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Training with burn-train's learner: data -> batches -> teacher-forced steps, the paper's
 //! optimiser and schedule, checkpoints every epoch, early stopping, the dashboard.
 
+pub mod average;
 pub mod guard;
 pub mod renderer;
 pub mod step;
@@ -9,7 +10,7 @@ pub use step::Seq2SeqTrainer;
 
 use crate::artifact::{self, ArtifactError};
 use crate::config::ExperimentConfig;
-use crate::data::batcher::{buckets, random_batches, EncodedPair};
+use crate::data::batcher::{buckets, random_batches, token_buckets, EncodedPair};
 use crate::data::{self, Corpus, DataError, Pair, Seq2SeqBatcher};
 use crate::decode::greedy;
 use crate::model::ConfigError;
@@ -23,6 +24,9 @@ use burn::optim::AdamConfig;
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
+use burn::train::checkpoint::{
+    ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
+};
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, PerplexityMetric};
 use burn::train::{
@@ -238,6 +242,43 @@ fn best_checkpoint<B: Backend>(
     })
 }
 
+/// The element-wise average of the last `count` epoch checkpoints in `run_dir` and its
+/// validation loss, or `None` when fewer than two checkpoints are there.
+fn averaged_checkpoints<B: Backend>(
+    trainer: &Seq2SeqTrainer<B>,
+    run_dir: &Path,
+    count: usize,
+    valid: &[Vec<EncodedPair>],
+    device: &B::Device,
+) -> Result<Option<(Seq2SeqTrainer<B>, Vec<usize>, f64)>, TrainError> {
+    let epochs = checkpoints(run_dir);
+    let epochs: Vec<usize> = epochs[epochs.len().saturating_sub(count)..].to_vec();
+    if epochs.len() < 2 {
+        return Ok(None);
+    }
+    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+    let mut models = Vec::with_capacity(epochs.len());
+    for &epoch in &epochs {
+        let path = run_dir
+            .join("checkpoint")
+            .join(format!("model-{epoch}.mpk"));
+        let model = trainer
+            .clone()
+            .load_file(path.clone(), &recorder, device)
+            .map_err(|err| {
+                TrainError::Config(format!("cannot read checkpoint {}: {err}", path.display()))
+            })?;
+        models.push(model);
+    }
+    let averaged = average::average(models).expect("at least two models");
+    let loss = if valid.is_empty() {
+        f64::NAN
+    } else {
+        validation_loss(&averaged, valid, device)
+    };
+    Ok(Some((averaged, epochs, loss)))
+}
+
 /// The corpus with the vocabularies of a run being resumed (so ids keep their meaning).
 fn load_corpus(config: &ExperimentConfig, options: &TrainOptions) -> Result<Corpus, TrainError> {
     let mut corpus = config.data.load()?;
@@ -297,6 +338,11 @@ pub fn run_on_devices<B: AutodiffBackend>(
             None
         }
     };
+    if config.training.batch_tokens == Some(0) {
+        return Err(TrainError::Config(
+            "batch_tokens must be positive (or null for batches of batch_size pairs)".into(),
+        ));
+    }
     if config.training.batch_size == 0 || config.training.epochs == 0 {
         return Err(TrainError::Config(format!(
             "batch_size ({}) and epochs ({}) must be positive",
@@ -361,16 +407,20 @@ pub fn run_on_devices<B: AutodiffBackend>(
     let batch_size = config.training.batch_size;
     let seed = config.training.seed;
     B::seed(&device, seed);
+    crate::model::dropout::seed(seed);
     let train_loader = DataLoaderBuilder::new(Seq2SeqBatcher)
         .batch_size(1) // each item is already a length-bucketed batch
         .shuffle(seed)
         .set_device(device.clone())
-        .build(InMemDataset::new(if config.training.bucket_by_length {
-            buckets(train, batch_size)
-        } else {
-            random_batches(train, batch_size, seed)
+        .build(InMemDataset::new(match config.training.batch_tokens {
+            Some(tokens) => token_buckets(train, tokens),
+            None if config.training.bucket_by_length => buckets(train, batch_size),
+            None => random_batches(train, batch_size, seed),
         }));
-    let valid_batches = buckets(valid, batch_size);
+    let valid_batches = match config.training.batch_tokens {
+        Some(tokens) => token_buckets(valid, tokens),
+        None => buckets(valid, batch_size),
+    };
     let valid_loader = DataLoaderBuilder::new(Seq2SeqBatcher)
         .batch_size(1)
         .set_device(device.clone())
@@ -402,6 +452,21 @@ pub fn run_on_devices<B: AutodiffBackend>(
         .metric_valid_numeric(PerplexityMetric::new().with_pad_token(PAD))
         .metric_train_numeric(LearningRateMetric::new())
         .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
+        // burn-train's default (the last two and the best by validation loss), with as many
+        // last ones as the final average needs.
+        .with_checkpointing_strategy(
+            ComposedCheckpointingStrategy::builder()
+                .add(KeepLastNCheckpoints::new(
+                    config.training.average_last.max(2),
+                ))
+                .add(MetricCheckpointingStrategy::new(
+                    &LossMetric::<B>::new(),
+                    Aggregate::Mean,
+                    Direction::Lowest,
+                    Split::Valid,
+                ))
+                .build(),
+        )
         .num_epochs(config.training.epochs)
         .summary();
     if config.training.patience > 0 {
@@ -451,9 +516,28 @@ pub fn run_on_devices<B: AutodiffBackend>(
         );
     }
     // The final model is the kept checkpoint with the lowest validation loss.
-    let (trainer, best) = best_checkpoint(result.model, &options.run_dir, &valid_batches, &device)?;
+    let (mut trainer, best) =
+        best_checkpoint(result.model, &options.run_dir, &valid_batches, &device)?;
     if let Some((epoch, loss)) = best {
-        println!("using epoch {epoch}, the lowest validation loss ({loss:.4})");
+        println!("best single checkpoint: epoch {epoch}, validation loss {loss:.4}");
+    }
+    if config.training.average_last > 1 {
+        if let Some((averaged, epochs, loss)) = averaged_checkpoints(
+            &trainer,
+            &options.run_dir,
+            config.training.average_last,
+            &valid_batches,
+            &device,
+        )? {
+            let single = best.map_or(f64::INFINITY, |(_, l)| l);
+            // The average is kept unless it is measurably worse than the best single epoch.
+            if loss.is_nan() || loss <= single {
+                println!("using the average of epochs {epochs:?}: validation loss {loss:.4}");
+                trainer = averaged;
+            } else {
+                println!("the average of epochs {epochs:?} has a higher validation loss ({loss:.4}); keeping the single best");
+            }
+        }
     }
     let model = trainer.model;
 
