@@ -35,6 +35,29 @@ enum Command {
     Attention(AttentionArgs),
     /// Benchmark training and decoding against PyTorch (scripts/bench_pytorch.py) in one run.
     Bench(BenchArgs),
+    /// Write a model directory from a run's checkpoints: one epoch, or the average of several.
+    Average(AverageArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct AverageArgs {
+    /// The run directory (`<parent of --out>/runs/<name>` of `train`, e.g. artifacts/runs/g2p).
+    #[arg(long)]
+    run: PathBuf,
+    /// Epochs to average, e.g. `36,37,38,39,40` (one epoch exports it alone).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        conflicts_with = "last",
+        required_unless_present = "last"
+    )]
+    epochs: Vec<usize>,
+    /// Average the last N checkpoints of the run.
+    #[arg(long)]
+    last: Option<usize>,
+    /// The model directory to write.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -1069,6 +1092,31 @@ fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+fn average(backend: BackendChoice, args: AverageArgs) -> Result<()> {
+    let epochs = match args.last {
+        Some(0) => anyhow::bail!("--last must be at least 1"),
+        Some(n) => {
+            let all = seq2seq::train::checkpoints(&args.run);
+            anyhow::ensure!(
+                !all.is_empty(),
+                "{} holds no checkpoint",
+                args.run.join("checkpoint").display()
+            );
+            all[all.len().saturating_sub(n)..].to_vec()
+        }
+        None => args.epochs.clone(),
+    };
+    with_backend!(backend, |B, device| {
+        seq2seq::train::export_checkpoints::<B>(&args.run, &epochs, &args.out, &device)
+    })?;
+    println!(
+        "model of epoch{} {epochs:?} written to {}",
+        if epochs.len() > 1 { "s" } else { "" },
+        args.out.display()
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let tuned = seq2seq::allocator::keep_freed_memory();
     if std::env::var_os("SEQ2SEQ_DEBUG_ALLOC").is_some() {
@@ -1082,6 +1130,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval(cli.backend, args),
         Command::Attention(args) => attention(cli.backend, args),
         Command::Bench(args) => bench(cli.backend, args),
+        Command::Average(args) => average(cli.backend, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

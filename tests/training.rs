@@ -286,3 +286,73 @@ fn training_on_two_devices_completes_and_learns() {
     seq2seq::artifact::load::<B>(&dir.join("model"), &Default::default()).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
+    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out: Vec<(String, Vec<f32>)> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let values = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            (name, values)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Token-budget batches train, every epoch's checkpoint the average needs is kept, and the final
+/// model is exactly the element-wise mean of the last `average_last` checkpoints (as `seq2seq
+/// average` writes it), not any single epoch.
+#[test]
+fn token_batches_train_and_the_final_model_averages_the_last_checkpoints() {
+    let _serial = serial();
+    let dir = temp_dir("average");
+    let mut config = ExperimentConfig::preset(Preset::Tiny);
+    config.data.task = TaskKind::Copy;
+    config.data.synthetic_size = 600;
+    config.training.batch_tokens = Some(300);
+    config.training.average_last = 3;
+    config.training.epochs = 4;
+    config.training.patience = 0;
+    config.training.eval_examples = 0;
+    let report = run::<AD>(config, &options(&dir, false), Default::default()).unwrap();
+    assert_eq!(report.epochs, 4);
+    assert_eq!(report.averaged_epochs, Some(vec![2, 3, 4]));
+    let run_dir = dir.join("runs/model");
+    assert_eq!(seq2seq::train::checkpoints(&run_dir), vec![2, 3, 4]);
+
+    let final_weights = weights(&dir.join("model"));
+    let device = Default::default();
+    seq2seq::train::export_checkpoints::<B>(&run_dir, &[2, 3, 4], &dir.join("avg"), &device)
+        .unwrap();
+    assert_eq!(weights(&dir.join("avg")), final_weights);
+    // Each epoch alone differs from the average, and the average is their mean.
+    let singles: Vec<_> = [2, 3, 4]
+        .iter()
+        .map(|&epoch| {
+            let out = dir.join(format!("epoch-{epoch}"));
+            seq2seq::train::export_checkpoints::<B>(&run_dir, &[epoch], &out, &device).unwrap();
+            weights(&out)
+        })
+        .collect();
+    for single in &singles {
+        assert_ne!(single, &final_weights);
+    }
+    for (i, (name, values)) in final_weights.iter().enumerate() {
+        for (j, v) in values.iter().enumerate() {
+            let mean = singles.iter().map(|s| s[i].1[j]).sum::<f32>() / 3.0;
+            assert!((v - mean).abs() < 1e-6, "{name}[{j}]: {v} vs {mean}");
+        }
+    }
+    // A missing epoch is named.
+    let err = seq2seq::train::export_checkpoints::<B>(&run_dir, &[1], &dir.join("x"), &device)
+        .unwrap_err();
+    assert!(err.to_string().contains("epoch 1"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -48,6 +48,8 @@ pub enum TrainError {
     Config(String),
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
+    #[error("cannot read checkpoint {path}: {reason}")]
+    Checkpoint { path: PathBuf, reason: String },
     #[error("training stopped before the first epoch finished; nothing was written to {0}")]
     StoppedEarly(PathBuf),
     #[error("--resume: nothing to resume in {0} (no checkpoint found; start without --resume)")]
@@ -96,6 +98,8 @@ pub struct TrainReport {
     /// Greedy exact match on (up to `eval_examples`) dev sources, best over references.
     pub dev_exact_match: Option<f64>,
     pub dev_evaluated: usize,
+    /// The epochs whose average is the final model (`average_last`), if averaged.
+    pub averaged_epochs: Option<Vec<usize>>,
 }
 
 pub(crate) fn encode_pairs(
@@ -228,8 +232,9 @@ fn best_checkpoint<B: Backend>(
         let candidate = trainer
             .clone()
             .load_file(path.clone(), &recorder, device)
-            .map_err(|err| {
-                TrainError::Config(format!("cannot read checkpoint {}: {err}", path.display()))
+            .map_err(|err| TrainError::Checkpoint {
+                path: path.clone(),
+                reason: err.to_string(),
             })?;
         let loss = validation_loss(&candidate, valid, device);
         if loss.is_finite() && best.as_ref().is_none_or(|b| loss < b.2) {
@@ -265,8 +270,9 @@ fn averaged_checkpoints<B: Backend>(
         let model = trainer
             .clone()
             .load_file(path.clone(), &recorder, device)
-            .map_err(|err| {
-                TrainError::Config(format!("cannot read checkpoint {}: {err}", path.display()))
+            .map_err(|err| TrainError::Checkpoint {
+                path: path.clone(),
+                reason: err.to_string(),
             })?;
         models.push(model);
     }
@@ -277,6 +283,55 @@ fn averaged_checkpoints<B: Backend>(
         validation_loss(&averaged, valid, device)
     };
     Ok(Some((averaged, epochs, loss)))
+}
+
+/// Write a model directory from the checkpoints of `epochs` in `run_dir`: one epoch's weights,
+/// or the element-wise average of several. The run directory's config and vocabularies go with
+/// them, so the result loads like a trained model.
+pub fn export_checkpoints<B: Backend>(
+    run_dir: &Path,
+    epochs: &[usize],
+    out: &Path,
+    device: &B::Device,
+) -> Result<(), TrainError> {
+    if epochs.is_empty() {
+        return Err(TrainError::Config("no epoch to export".into()));
+    }
+    let available = checkpoints(run_dir);
+    if let Some(missing) = epochs.iter().find(|e| !available.contains(e)) {
+        return Err(TrainError::Config(format!(
+            "{} has no checkpoint of epoch {missing} (available: {available:?})",
+            run_dir.join("checkpoint").display()
+        )));
+    }
+    let config = artifact::read_config(&run_dir.join(artifact::CONFIG_FILE))?;
+    let src_vocab =
+        Vocab::read_json(&run_dir.join(artifact::SRC_VOCAB_FILE)).map_err(ArtifactError::from)?;
+    let tgt_vocab =
+        Vocab::read_json(&run_dir.join(artifact::TGT_VOCAB_FILE)).map_err(ArtifactError::from)?;
+    config.model.validate()?;
+    let template = Seq2SeqTrainer {
+        model: config.model.init::<B>(device),
+        label_smoothing: config.optimizer.label_smoothing,
+    };
+    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+    let mut models = Vec::with_capacity(epochs.len());
+    for &epoch in epochs {
+        let path = run_dir
+            .join("checkpoint")
+            .join(format!("model-{epoch}.mpk"));
+        let model = template
+            .clone()
+            .load_file(path.clone(), &recorder, device)
+            .map_err(|err| TrainError::Checkpoint {
+                path: path.clone(),
+                reason: err.to_string(),
+            })?;
+        models.push(model);
+    }
+    let trainer = average::average(models).expect("at least one model");
+    artifact::save(out, &trainer.model, &config, &src_vocab, &tgt_vocab)?;
+    Ok(())
 }
 
 /// The corpus with the vocabularies of a run being resumed (so ids keep their meaning).
@@ -521,6 +576,7 @@ pub fn run_on_devices<B: AutodiffBackend>(
     if let Some((epoch, loss)) = best {
         println!("best single checkpoint: epoch {epoch}, validation loss {loss:.4}");
     }
+    let mut averaged_epochs = None;
     if config.training.average_last > 1 {
         if let Some((averaged, epochs, loss)) = averaged_checkpoints(
             &trainer,
@@ -529,14 +585,9 @@ pub fn run_on_devices<B: AutodiffBackend>(
             &valid_batches,
             &device,
         )? {
-            let single = best.map_or(f64::INFINITY, |(_, l)| l);
-            // The average is kept unless it is measurably worse than the best single epoch.
-            if loss.is_nan() || loss <= single {
-                println!("using the average of epochs {epochs:?}: validation loss {loss:.4}");
-                trainer = averaged;
-            } else {
-                println!("the average of epochs {epochs:?} has a higher validation loss ({loss:.4}); keeping the single best");
-            }
+            println!("using the average of epochs {epochs:?}: validation loss {loss:.4}");
+            trainer = averaged;
+            averaged_epochs = Some(epochs);
         }
     }
     let model = trainer.model;
@@ -589,6 +640,7 @@ pub fn run_on_devices<B: AutodiffBackend>(
         target_tokens_per_second: (train_tokens * epochs_run) as f64 / seconds,
         dev_exact_match,
         dev_evaluated: eval.len(),
+        averaged_epochs,
     };
     let report_path = options.out.join("train_report.json");
     crate::fsutil::write_atomic(
