@@ -1075,7 +1075,13 @@ fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
     let g2p = if args.quick || args.g2p_batches == 0 {
         None
     } else {
-        Some(bench_g2p(backend, &args)?)
+        match bench_g2p(backend, &args) {
+            Ok(report) => Some(report),
+            Err(err) => {
+                eprintln!("warning: G2P workload skipped: {err:#}");
+                None
+            }
+        }
     };
     if let Some(path) = &args.json {
         let report = serde_json::json!({

@@ -278,6 +278,101 @@ fn bench_runs_its_smoke_configuration() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A small pronouncing dictionary: `count` distinct words of 3-9 letters, one phone per letter.
+fn tiny_dictionary(path: &std::path::Path, count: usize) {
+    let mut state = 7u64;
+    let mut text = String::new();
+    for i in 0..count {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let len = 3 + (state >> 33) as usize % 7;
+        let word: String = (0..len)
+            .map(|j| (b'A' + ((state >> (j * 5)) % 26) as u8) as char)
+            .chain(
+                format!("{i}")
+                    .chars()
+                    .map(|d| (b'A' + d as u8 - b'0') as char),
+            )
+            .collect();
+        let phones: Vec<String> = word.chars().map(|c| format!("P{c}")).collect();
+        text.push_str(&format!("{word}\t{}\n", phones.join(" ")));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// The G2P workload times real length buckets of a recipe on our side and, when PyTorch is
+/// installed, on PyTorch's from the same batches.
+#[test]
+fn bench_times_the_g2p_workload_on_the_recipe_batches() {
+    let dir = temp_dir("bench-g2p");
+    let dict = dir.join("dict.tsv");
+    tiny_dictionary(&dict, 400);
+    let recipe = dir.join("recipe.json");
+    std::fs::write(
+        &recipe,
+        r#"{"model": {"d_model": 32, "n_heads": 2, "d_ff": 48, "n_encoder_layers": 1,
+            "n_decoder_layers": 1},
+            "data": {"dev_fraction": 0.05, "test_fraction": 0.0},
+            "training": {"batch_tokens": 200}}"#,
+    )
+    .unwrap();
+    let json = dir.join("bench.json");
+    let torch = Command::new("python3")
+        .args(["-c", "import torch"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut args = vec![
+        "bench",
+        "--g2p-only",
+        "--g2p-batches",
+        "3",
+        "--g2p-config",
+        recipe.to_str().unwrap(),
+        "--g2p-data",
+        dict.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    if !torch {
+        println!("PyTorch (python3 -c 'import torch') is not installed: our side only");
+        args.push("--no-pytorch");
+    }
+    let out = seq2seq(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let g2p = &report["g2p_workload"];
+    assert_eq!(g2p["timed_batches"], 3);
+    // 400 words, 5% dev: about 380 training pairs of 4-11 target positions in 200-token batches.
+    let batches = g2p["epoch_batches"].as_u64().unwrap();
+    assert!((10..=40).contains(&batches), "{batches} batches");
+    assert!(g2p["seq2seq_train_tokens_per_s"].as_f64().unwrap() > 0.0);
+    if torch {
+        assert!(g2p["pytorch_train_tokens_per_s"].as_f64().unwrap() > 0.0);
+        assert!(g2p["ratio"].as_f64().unwrap() > 0.0);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn average_names_what_is_missing() {
+    let dir = temp_dir("average-missing");
+    let run = dir.join("runs/none");
+    let out = seq2seq(&[
+        "average",
+        "--run",
+        run.to_str().unwrap(),
+        "--last",
+        "3",
+        "--out",
+        dir.join("model").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("holds no checkpoint"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn truncated_or_corrupt_weights_are_named() {
     let dir = temp_dir("corrupt");

@@ -258,13 +258,13 @@ fn training_on_two_devices_completes_and_learns() {
     config.data.synthetic_max_len = 6;
     config.data.synthetic_size = 3000;
     config.training.bucket_by_length = false;
-    config.training.epochs = 8;
+    config.training.epochs = 12;
     config.training.eval_examples = 200;
     let devices = seq2seq::backend::DeviceSet::device_set(&Default::default(), 2);
     assert_eq!(devices.len(), 2);
     let report =
         seq2seq::train::run_on_devices::<AD>(config, &options(&dir, false), devices).unwrap();
-    assert_eq!(report.epochs, 8);
+    assert_eq!(report.epochs, 12);
     let losses = |epoch: usize| -> Vec<f64> {
         std::fs::read_to_string(dir.join(format!("runs/model/train/epoch-{epoch}/Loss.log")))
             .unwrap()
@@ -272,7 +272,7 @@ fn training_on_two_devices_completes_and_learns() {
             .map(|l| l.split(',').next().unwrap().parse::<f64>().unwrap())
             .collect()
     };
-    let (first, last) = (losses(1), losses(8));
+    let (first, last) = (losses(1), losses(12));
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     assert!(
         mean(&last) < 0.6 * mean(&first),
