@@ -247,6 +247,9 @@ fn best_checkpoint<B: Backend>(
     })
 }
 
+/// An averaged trainer, the epochs it averages and its validation loss.
+type Averaged<B> = (Seq2SeqTrainer<B>, Vec<usize>, f64);
+
 /// The element-wise average of the last `count` epoch checkpoints in `run_dir` and its
 /// validation loss, or `None` when fewer than two checkpoints are there.
 fn averaged_checkpoints<B: Backend>(
@@ -255,7 +258,7 @@ fn averaged_checkpoints<B: Backend>(
     count: usize,
     valid: &[Vec<EncodedPair>],
     device: &B::Device,
-) -> Result<Option<(Seq2SeqTrainer<B>, Vec<usize>, f64)>, TrainError> {
+) -> Result<Option<Averaged<B>>, TrainError> {
     let epochs = checkpoints(run_dir);
     let epochs: Vec<usize> = epochs[epochs.len().saturating_sub(count)..].to_vec();
     if epochs.len() < 2 {
