@@ -802,25 +802,15 @@ fn attention(backend: BackendChoice, args: AttentionArgs) -> Result<()> {
     Ok(())
 }
 
-fn pytorch_bench(
-    args: &BenchArgs,
-    config: &seq2seq::bench::BenchConfig,
-) -> Result<seq2seq::bench::BenchResult> {
+/// Run `scripts/bench_pytorch.py` with `extra` arguments (2 threads by default, passive OpenMP
+/// waiting) and parse the JSON object of its last output line.
+fn run_pytorch_script(args: &BenchArgs, extra: &[&std::ffi::OsStr]) -> Result<serde_json::Value> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_pytorch.py");
-    let mut cmd = std::process::Command::new(&args.python);
-    cmd.arg(&script)
+    let out = std::process::Command::new(&args.python)
+        .arg(&script)
         .args(["--threads", &args.torch_threads.to_string()])
-        .args([
-            "--windows",
-            &config.windows.to_string(),
-            "--steps",
-            &config.steps.to_string(),
-        ])
-        .env("OMP_WAIT_POLICY", "PASSIVE");
-    if args.quick {
-        cmd.arg("--quick");
-    }
-    let out = cmd
+        .args(extra)
+        .env("OMP_WAIT_POLICY", "PASSIVE")
         .output()
         .with_context(|| format!("cannot run {} {}", args.python, script.display()))?;
     anyhow::ensure!(
@@ -836,6 +826,21 @@ fn pytorch_bench(
     let line = text.lines().last().unwrap_or("");
     serde_json::from_str(line)
         .with_context(|| format!("unexpected output from {}: {line}", script.display()))
+}
+
+fn pytorch_bench(
+    args: &BenchArgs,
+    config: &seq2seq::bench::BenchConfig,
+) -> Result<seq2seq::bench::BenchResult> {
+    let (windows, steps) = (config.windows.to_string(), config.steps.to_string());
+    let mut extra: Vec<&std::ffi::OsStr> = ["--windows", &windows, "--steps", &steps]
+        .into_iter()
+        .map(std::ffi::OsStr::new)
+        .collect();
+    if args.quick {
+        extra.push("--quick".as_ref());
+    }
+    Ok(serde_json::from_value(run_pytorch_script(args, &extra)?)?)
 }
 
 /// The G2P workload's recipe and data, as `bench` options say.
@@ -873,35 +878,15 @@ fn g2p_workload(args: &BenchArgs) -> Result<seq2seq::bench::g2p::G2pWorkload> {
 
 /// PyTorch's target tokens/s on the same G2P batches (`bench_pytorch.py --g2p`).
 fn pytorch_g2p(args: &BenchArgs, workload: &seq2seq::bench::g2p::G2pWorkload) -> Result<f64> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_pytorch.py");
     let file = std::env::temp_dir().join(format!("seq2seq-g2p-bench-{}.json", std::process::id()));
     std::fs::write(&file, workload.to_json().to_string())
         .with_context(|| format!("cannot write {}", file.display()))?;
-    let out = std::process::Command::new(&args.python)
-        .arg(&script)
-        .args(["--threads", &args.torch_threads.to_string()])
-        .arg("--g2p")
-        .arg(&file)
-        .env("OMP_WAIT_POLICY", "PASSIVE")
-        .output();
+    let value = run_pytorch_script(args, &["--g2p".as_ref(), file.as_os_str()]);
     let _ = std::fs::remove_file(&file);
-    let out = out.with_context(|| format!("cannot run {} {}", args.python, script.display()))?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{} --g2p failed: {}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .last()
-            .unwrap_or("")
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().last().unwrap_or("");
-    let value: serde_json::Value = serde_json::from_str(line)
-        .with_context(|| format!("unexpected output from {}: {line}", script.display()))?;
+    let value = value?;
     value["g2p_train_tokens_per_s"]
         .as_f64()
-        .with_context(|| format!("no g2p_train_tokens_per_s in {line}"))
+        .with_context(|| format!("no g2p_train_tokens_per_s in {value}"))
 }
 
 /// One row of the bench table; the last column is "how many times better": the throughput

@@ -208,6 +208,29 @@ fn validation_loss<B: Backend>(
     total / tokens.max(1) as f64
 }
 
+/// `template` with the weights of `epoch`'s checkpoint in `run_dir`.
+fn load_checkpoint<B: Backend>(
+    template: &Seq2SeqTrainer<B>,
+    run_dir: &Path,
+    epoch: usize,
+    device: &B::Device,
+) -> Result<Seq2SeqTrainer<B>, TrainError> {
+    let path = run_dir
+        .join("checkpoint")
+        .join(format!("model-{epoch}.mpk"));
+    template
+        .clone()
+        .load_file(
+            path.clone(),
+            &NamedMpkFileRecorder::<FullPrecisionSettings>::new(),
+            device,
+        )
+        .map_err(|err| TrainError::Checkpoint {
+            path,
+            reason: err.to_string(),
+        })
+}
+
 /// A trainer and, when one was chosen, the epoch and validation loss of its checkpoint.
 type BestCheckpoint<B> = (Seq2SeqTrainer<B>, Option<(usize, f64)>);
 
@@ -223,19 +246,9 @@ fn best_checkpoint<B: Backend>(
     if valid.is_empty() {
         return Ok((trainer, None));
     }
-    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
     let mut best: Option<(Seq2SeqTrainer<B>, usize, f64)> = None;
     for epoch in checkpoints(run_dir) {
-        let path = run_dir
-            .join("checkpoint")
-            .join(format!("model-{epoch}.mpk"));
-        let candidate = trainer
-            .clone()
-            .load_file(path.clone(), &recorder, device)
-            .map_err(|err| TrainError::Checkpoint {
-                path: path.clone(),
-                reason: err.to_string(),
-            })?;
+        let candidate = load_checkpoint(&trainer, run_dir, epoch, device)?;
         let loss = validation_loss(&candidate, valid, device);
         if loss.is_finite() && best.as_ref().is_none_or(|b| loss < b.2) {
             best = Some((candidate, epoch, loss));
@@ -264,19 +277,9 @@ fn averaged_checkpoints<B: Backend>(
     if epochs.len() < 2 {
         return Ok(None);
     }
-    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
     let mut models = Vec::with_capacity(epochs.len());
     for &epoch in &epochs {
-        let path = run_dir
-            .join("checkpoint")
-            .join(format!("model-{epoch}.mpk"));
-        let model = trainer
-            .clone()
-            .load_file(path.clone(), &recorder, device)
-            .map_err(|err| TrainError::Checkpoint {
-                path: path.clone(),
-                reason: err.to_string(),
-            })?;
+        let model = load_checkpoint(trainer, run_dir, epoch, device)?;
         models.push(model);
     }
     let averaged = average::average(models).expect("at least two models");
@@ -317,19 +320,9 @@ pub fn export_checkpoints<B: Backend>(
         model: config.model.init::<B>(device),
         label_smoothing: config.optimizer.label_smoothing,
     };
-    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
     let mut models = Vec::with_capacity(epochs.len());
     for &epoch in epochs {
-        let path = run_dir
-            .join("checkpoint")
-            .join(format!("model-{epoch}.mpk"));
-        let model = template
-            .clone()
-            .load_file(path.clone(), &recorder, device)
-            .map_err(|err| TrainError::Checkpoint {
-                path: path.clone(),
-                reason: err.to_string(),
-            })?;
+        let model = load_checkpoint(&template, run_dir, epoch, device)?;
         models.push(model);
     }
     let trainer = average::average(models).expect("at least one model");
