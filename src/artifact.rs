@@ -24,9 +24,15 @@ pub const TGT_VOCAB_FILE: &str = "tgt_vocab.json";
 pub enum ArtifactError {
     #[error("{0} is not a model directory (no {CONFIG_FILE}); train one with `seq2seq train` or import one with `seq2seq import-pytorch`")]
     NotAModel(PathBuf),
-    #[error("cannot read config {path}: {message}")]
-    Config { path: PathBuf, message: String },
-    #[error("config {path} cannot build a model: {source}")]
+    #[error("cannot read config {path}")]
+    Config {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The error names the file.
+    #[error(transparent)]
+    ConfigInvalid(#[from] crate::cli_config::OverlayError),
+    #[error("config {path} cannot build a model")]
     InvalidModel {
         path: PathBuf,
         source: crate::model::ConfigError,
@@ -41,11 +47,49 @@ pub enum ArtifactError {
     },
     #[error(transparent)]
     Weights(#[from] StoreError),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// A config file laid over `base` (fields it leaves out keep `base`'s values; unknown fields
+/// are errors).
+fn read_overlay<T: serde::Serialize + serde::de::DeserializeOwned>(
+    path: &Path,
+    base: &T,
+) -> Result<T, ArtifactError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ArtifactError::Config {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(crate::cli_config::overlay_on(
+        base,
+        &text,
+        &path.display().to_string(),
+    )?)
+}
+
+/// A model built from `model` and the weights in `weights`, after checking that the config is
+/// valid and that the vocabularies fit it.
+fn assemble<B: Backend>(
+    model: &crate::model::TransformerConfig,
+    config_path: &Path,
+    src_vocab: &Vocab,
+    tgt_vocab: &Vocab,
+    weights: &Path,
+    device: &B::Device,
+) -> Result<Transformer<B>, ArtifactError> {
+    model
+        .validate()
+        .map_err(|source| ArtifactError::InvalidModel {
+            path: config_path.to_path_buf(),
+            source,
+        })?;
+    check_vocab("source", src_vocab, model.src_vocab_size)?;
+    check_vocab("target", tgt_vocab, model.tgt_vocab_size)?;
+    Ok(load_weights(model.init::<B>(device), weights)?)
 }
 
 /// A loaded model directory.
@@ -59,18 +103,8 @@ pub struct LoadedModel<B: Backend> {
 
 /// Read and check an experiment config file (unknown or missing fields, impossible values).
 pub fn read_config(path: &Path) -> Result<ExperimentConfig, ArtifactError> {
-    let text = std::fs::read_to_string(path).map_err(|err| ArtifactError::Config {
-        path: path.to_path_buf(),
-        message: err.to_string(),
-    })?;
     // Fields a file leaves out take the base preset's values; unknown fields are errors.
-    let base = ExperimentConfig::preset(crate::config::Preset::Base);
-    crate::cli_config::overlay_on(&base, &text, &path.display().to_string()).map_err(|err| {
-        ArtifactError::Config {
-            path: path.to_path_buf(),
-            message: err.to_string(),
-        }
-    })
+    read_overlay(path, &ExperimentConfig::preset(crate::config::Preset::Base))
 }
 
 fn check_vocab(which: &'static str, vocab: &Vocab, expected: usize) -> Result<(), ArtifactError> {
@@ -114,18 +148,16 @@ pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<LoadedModel<B>
         return Err(ArtifactError::NotAModel(dir.to_path_buf()));
     }
     let config = read_config(&config_path)?;
-    config
-        .model
-        .validate()
-        .map_err(|source| ArtifactError::InvalidModel {
-            path: config_path.clone(),
-            source,
-        })?;
     let src_vocab = Vocab::read_json(&dir.join(SRC_VOCAB_FILE))?;
     let tgt_vocab = Vocab::read_json(&dir.join(TGT_VOCAB_FILE))?;
-    check_vocab("source", &src_vocab, config.model.src_vocab_size)?;
-    check_vocab("target", &tgt_vocab, config.model.tgt_vocab_size)?;
-    let model = load_weights(config.model.init::<B>(device), &dir.join(WEIGHTS_FILE))?;
+    let model = assemble(
+        &config.model,
+        &config_path,
+        &src_vocab,
+        &tgt_vocab,
+        &dir.join(WEIGHTS_FILE),
+        device,
+    )?;
     Ok(LoadedModel {
         model,
         config,
@@ -146,30 +178,17 @@ pub fn import_pytorch<B: Backend>(
     out: &Path,
     device: &B::Device,
 ) -> Result<LoadedModel<B>, ArtifactError> {
-    let text = std::fs::read_to_string(model_config).map_err(|err| ArtifactError::Config {
-        path: model_config.to_path_buf(),
-        message: err.to_string(),
-    })?;
-    let model_cfg = crate::cli_config::overlay_on(
-        &crate::model::TransformerConfig::new(),
-        &text,
-        &model_config.display().to_string(),
-    )
-    .map_err(|err| ArtifactError::Config {
-        path: model_config.to_path_buf(),
-        message: err.to_string(),
-    })?;
-    model_cfg
-        .validate()
-        .map_err(|source| ArtifactError::InvalidModel {
-            path: model_config.to_path_buf(),
-            source,
-        })?;
+    let model_cfg = read_overlay(model_config, &crate::model::TransformerConfig::new())?;
     let src_vocab = Vocab::read_text(src_vocab)?;
     let tgt_vocab = Vocab::read_text(tgt_vocab)?;
-    check_vocab("source", &src_vocab, model_cfg.src_vocab_size)?;
-    check_vocab("target", &tgt_vocab, model_cfg.tgt_vocab_size)?;
-    let model = load_weights(model_cfg.init::<B>(device), weights)?;
+    let model = assemble(
+        &model_cfg,
+        model_config,
+        &src_vocab,
+        &tgt_vocab,
+        weights,
+        device,
+    )?;
     let mut config = crate::config::ExperimentConfig::preset(crate::config::Preset::Base);
     config.model = model_cfg;
     config.data = data;

@@ -80,6 +80,17 @@ pub enum Preset {
     Base,
 }
 
+impl OptimizerConfig {
+    /// Adam with these betas and epsilon (the one place Adam is configured; training adds
+    /// gradient clipping).
+    pub fn adam(&self) -> burn::optim::AdamConfig {
+        burn::optim::AdamConfig::new()
+            .with_beta_1(self.beta_1)
+            .with_beta_2(self.beta_2)
+            .with_epsilon(self.epsilon)
+    }
+}
+
 /// Everything that defines a run.
 #[derive(Config, Debug, PartialEq)]
 pub struct ExperimentConfig {

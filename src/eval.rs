@@ -1,10 +1,16 @@
-//! Scoring decoded output against references.
+//! Evaluation: decode held-out sources and score the outputs against their references. One
+//! path for `seq2seq eval` and for training's dev check ([`evaluate`]).
 //!
 //! G2P follows Phonetisaurus and Sequitur: each word is compared with every reference
 //! pronunciation and the closest one counts. WER = share of words whose closest reference still
 //! differs; PER = total edit distance / total length of the closest references.
 
+use crate::data::{Reference, Task};
+use crate::decode::Decoding;
+use crate::infer::Predictor;
+use burn::prelude::*;
 use serde::Serialize;
+use std::time::Instant;
 
 /// Levenshtein distance between two token sequences (unit costs).
 pub fn edit_distance<T: PartialEq>(a: &[T], b: &[T]) -> usize {
@@ -61,6 +67,106 @@ impl ErrorRates {
     /// Share of items matching a reference exactly (1 - WER).
     pub fn exact_match(&self) -> f64 {
         1.0 - self.wer()
+    }
+}
+
+/// A reference left out of an evaluation because its source cannot be decoded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skipped {
+    /// The source as text.
+    pub source: String,
+    /// Why (too long, empty).
+    pub reason: String,
+}
+
+/// What an evaluation measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub items: usize,
+    /// Word (sequence) error rate in [0, 1] against the closest reference.
+    pub wer: f64,
+    /// Phoneme (token) error rate.
+    pub per: f64,
+    pub exact_match: f64,
+    pub counts: ErrorRates,
+    /// Corpus BLEU and chrF (sacreBLEU's defaults) for text tasks; `None` for G2P.
+    pub bleu: Option<f64>,
+    pub chrf: Option<f64>,
+    pub decoding: Decoding,
+    pub seconds: f64,
+    pub items_per_second: f64,
+    /// References whose sources the model cannot take (symbols it never saw are decoded as
+    /// `<unk>` instead and scored).
+    pub skipped: Vec<Skipped>,
+}
+
+/// Progress of a running evaluation: items done, items in all, the counts so far.
+pub type Progress<'a> = dyn FnMut(usize, usize, &ErrorRates) + 'a;
+
+/// Decode every reference's source with `decoding` (`batch_size` at a time) and score the best
+/// output against all of its targets. `progress` is called after each batch.
+pub fn evaluate<B: Backend>(
+    predictor: &Predictor<B>,
+    references: &[Reference],
+    decoding: &Decoding,
+    batch_size: usize,
+    progress: &mut Progress<'_>,
+) -> EvalReport {
+    let started = Instant::now();
+    let data = &predictor.loaded.config.data;
+    let mut rates = ErrorRates::default();
+    let mut skipped = Vec::new();
+    let mut hyp_texts: Vec<String> = Vec::new();
+    let mut ref_texts: Vec<Vec<String>> = Vec::new();
+    let mut done = 0;
+    for chunk in references.chunks(batch_size.max(1)) {
+        let mut ids = Vec::new();
+        let mut refs = Vec::new();
+        for reference in chunk {
+            let source = data.join_source(&reference.src);
+            match predictor.encode(&source, true) {
+                Ok(x) => {
+                    ids.push(x);
+                    refs.push(reference);
+                }
+                Err(err) => skipped.push(Skipped {
+                    source,
+                    reason: err.to_string(),
+                }),
+            }
+        }
+        for (predictions, reference) in predictor.predict(&ids, decoding).iter().zip(refs) {
+            rates.add(&predictions[0].tokens, &reference.targets);
+            hyp_texts.push(predictions[0].text.clone());
+            ref_texts.push(
+                reference
+                    .targets
+                    .iter()
+                    .map(|t| data.join_target(t))
+                    .collect(),
+            );
+        }
+        done += chunk.len();
+        progress(done, references.len(), &rates);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    // BLEU and chrF are for text; G2P is scored by WER/PER.
+    let text_task = match data.task() {
+        Task::G2p { .. } => false,
+        Task::Parallel { .. } | Task::Synthetic { .. } => true,
+    };
+    EvalReport {
+        items: rates.items,
+        wer: rates.wer(),
+        per: rates.per(),
+        exact_match: rates.exact_match(),
+        counts: rates,
+        bleu: text_task.then(|| crate::text_metrics::corpus_bleu(&hyp_texts, &ref_texts).score),
+        chrf: text_task.then(|| crate::text_metrics::corpus_chrf(&hyp_texts, &ref_texts)),
+        decoding: *decoding,
+        seconds,
+        items_per_second: rates.items as f64 / seconds.max(1e-9),
+        skipped,
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::artifact::{self, ArtifactError, LoadedModel};
 use crate::data::batcher::EncodedPair;
 use crate::data::Seq2SeqBatcher;
-use crate::decode::{beam, greedy, BeamConfig, Hypothesis};
+use crate::decode::{Decoding, Hypothesis};
 use crate::vocab::VocabError;
 use burn::prelude::*;
 use std::path::Path;
@@ -39,6 +39,11 @@ pub struct Predictor<B: Backend> {
 }
 
 impl<B: Backend> Predictor<B> {
+    /// A predictor over a model already in memory (training's dev check).
+    pub fn new(loaded: LoadedModel<B>, device: B::Device) -> Self {
+        Self { loaded, device }
+    }
+
     pub fn load(dir: &Path, device: B::Device) -> Result<Self, ArtifactError> {
         Ok(Self {
             loaded: artifact::load(dir, &device)?,
@@ -78,9 +83,9 @@ impl<B: Backend> Predictor<B> {
         }
     }
 
-    /// Decode a batch of encoded inputs: greedy when `config.beam` is 1, beam search otherwise.
-    /// Returns up to `config.nbest` predictions per input, best first.
-    pub fn predict(&self, inputs: &[Vec<usize>], config: &BeamConfig) -> Vec<Vec<Prediction>> {
+    /// Decode a batch of encoded inputs as `decoding` says. Returns up to `decoding.nbest()`
+    /// predictions per input, best first.
+    pub fn predict(&self, inputs: &[Vec<usize>], decoding: &Decoding) -> Vec<Vec<Prediction>> {
         if inputs.is_empty() {
             return Vec::new();
         }
@@ -92,21 +97,9 @@ impl<B: Backend> Predictor<B> {
             })
             .collect();
         let batch = Seq2SeqBatcher.batch_pairs::<B>(&pairs, &self.device);
-        // Outputs stop at the model's positions; END must fit too.
-        let max_steps = config.max_steps.min(self.loaded.model.max_len() - 1);
-        let hyps: Vec<Vec<Hypothesis>> = if config.beam <= 1 {
-            greedy(&self.loaded.model, batch.src, batch.src_padding, max_steps)
-                .into_iter()
-                .map(|h| vec![h])
-                .collect()
-        } else {
-            let config = BeamConfig {
-                max_steps,
-                ..*config
-            };
-            beam(&self.loaded.model, batch.src, batch.src_padding, &config)
-        };
-        hyps.iter()
+        decoding
+            .run(&self.loaded.model, batch.src, batch.src_padding)
+            .iter()
             .map(|list| list.iter().map(|h| self.to_prediction(h)).collect())
             .collect()
     }
@@ -147,7 +140,7 @@ impl<B: Backend> Predictor<B> {
     /// every attention map.
     pub fn attention(&self, text: &str, allow_unk: bool) -> Result<AttentionMaps, InputError> {
         let ids = self.encode(text, allow_unk)?;
-        let prediction = &self.predict(std::slice::from_ref(&ids), &BeamConfig::new(1))[0][0];
+        let prediction = &self.predict(std::slice::from_ref(&ids), &Decoding::greedy())[0][0];
         let out_ids = self.loaded.tgt_vocab.encode(&prediction.tokens, true)?;
         let device = &self.device;
         let src = Tensor::<B, 2, Int>::from_data(

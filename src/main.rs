@@ -4,9 +4,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use seq2seq::config::{ExperimentConfig, Preset};
 use seq2seq::data::{Reference, TaskKind, Tokenization};
-use seq2seq::decode::BeamConfig;
+use seq2seq::decode::Decoding;
 use seq2seq::infer::Predictor;
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -148,25 +147,9 @@ struct DecodeArgs {
 }
 
 impl DecodeArgs {
-    fn config(&self) -> Result<BeamConfig> {
-        anyhow::ensure!(self.beam >= 1, "--beam must be at least 1");
+    fn decoding(&self) -> Result<Decoding> {
         anyhow::ensure!(self.batch_size >= 1, "--batch-size must be at least 1");
-        anyhow::ensure!(
-            (1..=self.beam).contains(&self.nbest),
-            "--nbest ({}) must be between 1 and --beam ({})",
-            self.nbest,
-            self.beam
-        );
-        anyhow::ensure!(
-            self.lenpen.is_finite() && self.lenpen >= 0.0,
-            "--lenpen must be >= 0"
-        );
-        Ok(BeamConfig {
-            beam: self.beam,
-            nbest: self.nbest,
-            lenpen: self.lenpen,
-            max_steps: usize::MAX,
-        })
+        Decoding::new(self.beam, self.nbest, self.lenpen).context("invalid decoding options")
     }
 }
 
@@ -180,6 +163,17 @@ struct InferArgs {
     /// Map symbols the model has never seen to <unk> instead of refusing the input.
     #[arg(long)]
     unk: bool,
+    /// G2P: look words up in this pronouncing dictionary first and ask the model only for the
+    /// others (default: the vendored CMUdict for models trained on it).
+    #[arg(long, conflicts_with = "no_lexicon")]
+    lexicon: Option<PathBuf>,
+    /// G2P: always ask the model, even for words the dictionary lists.
+    #[arg(long)]
+    no_lexicon: bool,
+    /// One JSON object per input line: the answers with their source (lexicon or model) and
+    /// score, or the error.
+    #[arg(long)]
+    json: bool,
     /// Inputs; without any, lines are read from standard input.
     text: Vec<String>,
 }
@@ -462,15 +456,9 @@ fn train(backend: BackendChoice, args: TrainArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("artifacts").join(&task_name));
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or(task_name);
-    let run_dir = out
-        .parent()
-        .unwrap_or(std::path::Path::new("."))
-        .join("runs")
-        .join(name);
+    let run_dir = seq2seq::train::RunDir::for_output(&out)
+        .path()
+        .to_path_buf();
     let mut config = experiment_config(&args)?;
     if args.resume {
         // A resumed run keeps its own config; only the number of epochs may grow.
@@ -538,58 +526,163 @@ fn import(backend: BackendChoice, args: ImportArgs) -> Result<()> {
     Ok(())
 }
 
+/// Standard input's lines, each decoded on its own: a line that is not UTF-8 is an error for
+/// that line only.
+fn stdin_lines() -> Result<Vec<Result<String, String>>> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+        .context("cannot read standard input")?;
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    Ok(body
+        .split(|&b| b == b'\n')
+        .map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            String::from_utf8(line.to_vec()).map_err(|err| {
+                format!(
+                    "not valid UTF-8 (first bad byte at column {})",
+                    err.utf8_error().valid_up_to() + 1
+                )
+            })
+        })
+        .collect())
+}
+
+/// One answer of `infer`: text, where it came from, the model's score (none for the lexicon).
+struct Answer {
+    text: String,
+    source: seq2seq::lexicon::Source,
+    score: Option<f64>,
+}
+
+/// How `infer` prints the answers to one input (or its error) as one output record.
+fn infer_record(
+    input: &str,
+    answers: &Result<Vec<Answer>, String>,
+    json: bool,
+    nbest: usize,
+) -> String {
+    match (answers, json) {
+        (Err(err), true) => serde_json::json!({ "input": input, "error": err }).to_string(),
+        (Err(_), false) => String::new(),
+        (Ok(answers), true) => serde_json::json!({
+            "input": input,
+            "answers": answers
+                .iter()
+                .map(|a| serde_json::json!({ "text": a.text, "source": a.source, "score": a.score }))
+                .collect::<Vec<_>>(),
+        })
+        .to_string(),
+        (Ok(answers), false) if nbest == 1 => answers[0].text.clone(),
+        (Ok(answers), false) => answers
+            .iter()
+            .enumerate()
+            .map(|(rank, a)| {
+                let score = a.score.map_or("-".to_string(), |s| format!("{s:.4}"));
+                format!("{input}\t{}\t{score}\t{}\t{}", rank + 1, a.text, a.source.name())
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
 fn infer(backend: BackendChoice, args: InferArgs) -> Result<()> {
-    let config = args.decode.config()?;
+    use seq2seq::lexicon::{Lexicon, Source};
+    let decoding = args.decode.decoding()?;
+    let nbest = decoding.nbest();
     let from_stdin = args.text.is_empty();
-    let inputs: Vec<String> = if from_stdin {
-        std::io::stdin()
-            .lock()
-            .lines()
-            .collect::<std::io::Result<_>>()
-            .context("cannot read standard input")?
+    let inputs: Vec<Result<String, String>> = if from_stdin {
+        stdin_lines()?
     } else {
-        args.text.clone()
+        args.text.iter().cloned().map(Ok).collect()
     };
     with_backend!(backend, |B, device| {
         let predictor = Predictor::<B>::load(&args.model, device)
             .with_context(|| format!("cannot load model {}", args.model.display()))?;
-        let mut failures = 0;
+        let data = &predictor.loaded.config.data;
+        let lexicon = match (&args.lexicon, args.no_lexicon) {
+            (_, true) => None,
+            (Some(path), false) => Some(
+                Lexicon::read(path, data.strip_stress)
+                    .with_context(|| format!("cannot read --lexicon {}", path.display()))?,
+            ),
+            (None, false) => Lexicon::default_for(data)?,
+        };
+        // Per input: its answers so far (lexicon first), or its error.
+        let mut answers: Vec<Result<Vec<Answer>, String>> = Vec::with_capacity(inputs.len());
         let mut pending: Vec<(usize, Vec<usize>)> = Vec::new();
-        let mut outputs: Vec<Option<String>> = vec![None; inputs.len()];
-        for (i, text) in inputs.iter().enumerate() {
-            match predictor.encode(text, args.unk) {
+        for (i, input) in inputs.iter().enumerate() {
+            let listed: Vec<Answer> = input
+                .as_ref()
+                .ok()
+                .and_then(|text| lexicon.as_ref()?.lookup(text))
+                .map(|prons| {
+                    prons
+                        .iter()
+                        .take(nbest)
+                        .map(|p| Answer {
+                            text: data.join_target(p),
+                            source: Source::Lexicon,
+                            score: None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if listed.len() >= nbest {
+                answers.push(Ok(listed));
+                continue;
+            }
+            let encoded = input
+                .as_ref()
+                .map_err(|err| err.clone())
+                .and_then(|text| predictor.encode(text, args.unk).map_err(|e| e.to_string()));
+            match encoded {
                 Ok(ids) => pending.push((i, ids)),
-                Err(err) => {
-                    failures += 1;
-                    let place = if from_stdin {
-                        format!("line {}", i + 1)
-                    } else {
-                        format!("input {:?}", text)
+                Err(err) if listed.is_empty() => {
+                    let place = match input {
+                        Ok(text) if !from_stdin => format!("input {text:?}"),
+                        _ => format!("line {}", i + 1),
                     };
                     eprintln!("error: {place}: {err}");
+                    answers.push(Err(err));
+                    continue;
                 }
+                // Listed, but the model cannot add more variants: the lexicon's stand.
+                Err(_) => {}
             }
+            answers.push(Ok(listed));
         }
         for chunk in pending.chunks(args.decode.batch_size) {
             let ids: Vec<Vec<usize>> = chunk.iter().map(|(_, ids)| ids.clone()).collect();
-            for ((i, _), predictions) in chunk.iter().zip(predictor.predict(&ids, &config)) {
-                let text = if config.nbest == 1 {
-                    predictions[0].text.clone()
-                } else {
-                    predictions
-                        .iter()
-                        .enumerate()
-                        .map(|(rank, p)| {
-                            format!("{}\t{}\t{:.4}\t{}", inputs[*i], rank + 1, p.score, p.text)
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                };
-                outputs[*i] = Some(text);
+            for ((i, _), predictions) in chunk.iter().zip(predictor.predict(&ids, &decoding)) {
+                let list = answers[*i].as_mut().expect("pending inputs have answers");
+                for p in predictions {
+                    if list.len() < nbest && !list.iter().any(|a| a.text == p.text) {
+                        list.push(Answer {
+                            text: p.text,
+                            source: Source::Model,
+                            score: Some(p.score),
+                        });
+                    }
+                }
             }
         }
-        for output in outputs.into_iter().flatten() {
-            println!("{output}");
+        // One output record per input line, so the output lines up with the input (`paste`);
+        // an input that cannot be decoded gets an empty line and its error on stderr.
+        let mut stdout = std::io::stdout().lock();
+        let mut failures = 0;
+        for (input, answers) in inputs.iter().zip(&answers) {
+            failures += usize::from(answers.is_err());
+            let record = infer_record(
+                input.as_deref().unwrap_or_default(),
+                answers,
+                args.json,
+                nbest,
+            );
+            std::io::Write::write_all(&mut stdout, format!("{record}\n").as_bytes())
+                .context("cannot write standard output")?;
         }
         anyhow::ensure!(
             failures == 0,
@@ -628,7 +721,7 @@ fn eval_references(predictor_config: &ExperimentConfig, args: &EvalArgs) -> Resu
 }
 
 fn eval(backend: BackendChoice, args: EvalArgs) -> Result<()> {
-    let config = args.decode.config()?;
+    let decoding = args.decode.decoding()?;
     with_backend!(backend, |B, device| {
         let predictor = Predictor::<B>::load(&args.model, device)
             .with_context(|| format!("cannot load model {}", args.model.display()))?;
@@ -636,93 +729,50 @@ fn eval(backend: BackendChoice, args: EvalArgs) -> Result<()> {
         anyhow::ensure!(!references.is_empty(), "nothing to evaluate");
         let started = Instant::now();
         let mut last = Instant::now();
-        let mut rates = seq2seq::eval::ErrorRates::default();
-        let mut skipped = 0;
-        let mut done = 0;
-        let data = predictor.loaded.config.data.clone();
-        let mut hyp_texts: Vec<String> = Vec::new();
-        let mut ref_texts: Vec<Vec<String>> = Vec::new();
-        for chunk in references.chunks(args.decode.batch_size) {
-            let mut ids = Vec::new();
-            let mut refs = Vec::new();
-            for reference in chunk {
-                // References with symbols the model never saw are scored as decoded with <unk>.
-                match predictor.encode(
-                    &predictor.loaded.config.data.join_source(&reference.src),
-                    true,
-                ) {
-                    Ok(x) => {
-                        ids.push(x);
-                        refs.push(reference);
-                    }
-                    Err(_) => skipped += 1,
-                }
-            }
-            for (predictions, reference) in predictor.predict(&ids, &config).iter().zip(refs) {
-                rates.add(&predictions[0].tokens, &reference.targets);
-                hyp_texts.push(predictions[0].text.clone());
-                ref_texts.push(
-                    reference
-                        .targets
-                        .iter()
-                        .map(|t| data.join_target(t))
-                        .collect(),
-                );
-            }
-            done += chunk.len();
+        let mut progress = |done: usize, total: usize, rates: &seq2seq::eval::ErrorRates| {
             if last.elapsed() > Duration::from_secs(5) {
                 last = Instant::now();
                 eprintln!(
-                    "eval: {done}/{} ({:.1}%), WER so far {:.2}% [{:.0}s]",
-                    references.len(),
-                    100.0 * done as f64 / references.len() as f64,
+                    "eval: {done}/{total} ({:.1}%), WER so far {:.2}% [{:.0}s]",
+                    100.0 * done as f64 / total as f64,
                     100.0 * rates.wer(),
                     started.elapsed().as_secs_f64()
                 );
             }
+        };
+        let report = seq2seq::eval::evaluate(
+            &predictor,
+            &references,
+            &decoding,
+            args.decode.batch_size,
+            &mut progress,
+        );
+        for skipped in &report.skipped {
+            eprintln!("skipped {:?}: {}", skipped.source, skipped.reason);
         }
-        let seconds = started.elapsed().as_secs_f64();
         println!(
             "{} items: WER {:.2}%  PER {:.2}%  exact match {:.2}%  (beam {}, {:.1} items/s{})",
-            rates.items,
-            100.0 * rates.wer(),
-            100.0 * rates.per(),
-            100.0 * rates.exact_match(),
-            config.beam,
-            rates.items as f64 / seconds,
-            if skipped > 0 {
-                format!(", {skipped} skipped: too long")
-            } else {
+            report.items,
+            100.0 * report.wer,
+            100.0 * report.per,
+            100.0 * report.exact_match,
+            decoding.beam_size(),
+            report.items_per_second,
+            if report.skipped.is_empty() {
                 String::new()
+            } else {
+                format!(", {} skipped", report.skipped.len())
             }
         );
-        // BLEU and chrF are for translation; G2P is scored by WER/PER above.
-        let text_scores = (data.task != TaskKind::G2p).then(|| {
-            let bleu = seq2seq::text_metrics::corpus_bleu(&hyp_texts, &ref_texts);
-            let chrf = seq2seq::text_metrics::corpus_chrf(&hyp_texts, &ref_texts);
+        if let (Some(bleu), Some(chrf)) = (report.bleu, report.chrf) {
             println!(
-                "BLEU {:.2}  chrF {:.2}  (sacreBLEU defaults: 13a, exp smoothing; chrF6, beta 2)",
-                bleu.score, chrf
+                "BLEU {bleu:.2}  chrF {chrf:.2}  (sacreBLEU defaults: 13a, exp smoothing; chrF6, beta 2)"
             );
-            (bleu, chrf)
-        });
+        }
         if let Some(path) = &args.json {
-            let report = serde_json::json!({
-                "bleu": text_scores.as_ref().map(|(b, _)| b),
-                "chrf": text_scores.as_ref().map(|(_, c)| c),
-                "model": args.model,
-                "items": rates.items,
-                "wer": rates.wer(),
-                "per": rates.per(),
-                "exact_match": rates.exact_match(),
-                "counts": rates,
-                "beam": config.beam,
-                "lenpen": config.lenpen,
-                "seconds": seconds,
-                "items_per_second": rates.items as f64 / seconds,
-                "skipped": skipped,
-            });
-            seq2seq::fsutil::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())
+            let mut json = serde_json::to_value(&report)?;
+            json["model"] = serde_json::json!(args.model);
+            seq2seq::fsutil::write_atomic(path, serde_json::to_string_pretty(&json)?.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
     });

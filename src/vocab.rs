@@ -20,7 +20,7 @@ pub const SPECIALS: [&str; 4] = ["<pad>", "<s>", "</s>", "<unk>"];
 /// Why a vocabulary could not be read or used.
 #[derive(Debug, thiserror::Error)]
 pub enum VocabError {
-    #[error("cannot read vocabulary {path}: {source}")]
+    #[error("cannot read vocabulary {path}")]
     Io {
         path: String,
         source: std::io::Error,
@@ -184,11 +184,11 @@ impl Vocab {
         Ok(ids)
     }
 
-    /// Symbols of `ids`, stopping at END and skipping PAD and BEGIN.
+    /// Symbols of `ids`, stopping at END. Nothing else is hidden: decoding never generates
+    /// PAD or BEGIN, and if ids hold them anyway they are shown.
     pub fn decode(&self, ids: &[usize]) -> Vec<&str> {
         ids.iter()
             .take_while(|&&id| id != END)
-            .filter(|&&id| id != PAD && id != BEGIN)
             .map(|&id| self.symbol(id).unwrap_or("<unk>"))
             .collect()
     }
@@ -220,7 +220,8 @@ mod tests {
     #[test]
     fn decode_stops_at_end() {
         let v = Vocab::new(["a", "b"]);
-        assert_eq!(v.decode(&[BEGIN, 4, 5, END, 4]), vec!["a", "b"]);
+        assert_eq!(v.decode(&[4, 5, END, 4]), vec!["a", "b"]);
+        assert_eq!(v.decode(&[BEGIN, 4, PAD]), vec!["<s>", "a", "<pad>"]);
     }
 
     #[test]

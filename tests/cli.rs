@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_close, fixture_path, Io};
+use common::{assert_close, fixture_path, stderr, Io, TempDir};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -15,15 +15,8 @@ fn seq2seq(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("seq2seq-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+fn temp_dir(name: &str) -> TempDir {
+    TempDir::new("cli", name)
 }
 
 fn fixture(file: &str) -> String {
@@ -460,4 +453,248 @@ fn ctrl_c_stops_training_and_still_writes_a_resumable_model() {
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     assert_eq!(seq2seq::train::last_checkpoint(&run_dir), Some(last + 1));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Rough edge (a): an output path that is a file is refused before any data is read, not after
+/// a whole run.
+#[test]
+fn train_refuses_an_output_that_is_a_file_before_reading_data() {
+    let dir = temp_dir("out-file");
+    let file = dir.join("afile");
+    std::fs::write(&file, "not a model").unwrap();
+    let out = seq2seq(&[
+        "train",
+        "--task",
+        "reverse",
+        "--preset",
+        "tiny",
+        "--plain",
+        "--out",
+        &file.display().to_string(),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("afile exists and is not a directory"), "{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("data:"), "data was loaded first: {stdout}");
+    // The run directory (<parent>/runs/<name>) is checked the same way.
+    std::fs::create_dir_all(dir.join("runs")).unwrap();
+    std::fs::write(dir.join("runs/m"), "").unwrap();
+    let out = seq2seq(&[
+        "train",
+        "--task",
+        "reverse",
+        "--preset",
+        "tiny",
+        "--plain",
+        "--out",
+        &dir.join("m").display().to_string(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is not a directory"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `seq2seq infer` over standard input `input` (bytes) with the shipped G2P model.
+fn infer_stdin(input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seq2seq"))
+        .args(["infer", "--model"])
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("artifacts/g014b2b"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Rough edges (b) and (c): one output line per input line whatever happens to a line; a blank
+/// line or a line that is not UTF-8 gets an empty output line and an error naming it, the good
+/// lines around them are decoded, and the exit status says something failed.
+#[test]
+fn infer_keeps_one_output_line_per_input_line() {
+    let out = infer_stdin(b"cat\n\ndog\n\xff\xfeab\nsee\n");
+    assert!(!out.status.success());
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{stdout:?}");
+    assert_eq!(lines[0], "K AE T");
+    assert!(lines[1].is_empty() && lines[3].is_empty(), "{lines:?}");
+    assert!(!lines[2].is_empty() && !lines[4].is_empty(), "{lines:?}");
+    let err = stderr(&out);
+    assert!(err.contains("line 2: empty input"), "{err}");
+    assert!(err.contains("line 4: not valid UTF-8"), "{err}");
+    assert!(err.contains("2 of 5 inputs could not be decoded"), "{err}");
+    // All good: success, same count.
+    let out = infer_stdin(b"cat\ndog\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+}
+
+/// Rough edge (e): an error names its cause once.
+#[test]
+fn errors_name_their_cause_once() {
+    let dir = temp_dir("cause-once");
+    let out = seq2seq(&[
+        "train",
+        "--data",
+        &dir.display().to_string(),
+        "--out",
+        &dir.join("m").display().to_string(),
+    ]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert_eq!(err.matches("Is a directory").count(), 1, "{err}");
+    let config = dir.join("bad.json");
+    std::fs::write(&config, r#"{"model": {"d_model": 0}}"#).unwrap();
+    let out = seq2seq(&[
+        "train",
+        "--task",
+        "reverse",
+        "--preset",
+        "tiny",
+        "--config",
+        &config.display().to_string(),
+        "--out",
+        &dir.join("m").display().to_string(),
+    ]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert_eq!(err.matches("must be greater than 0").count(), 1, "{err}");
+}
+
+/// Rough edge (f): a model directory never needs its training data to load or to be scored on
+/// a file; only re-creating its own split does, and that error names the path.
+#[test]
+fn a_model_loads_and_evaluates_without_its_training_data() {
+    let dir = temp_dir("no-data");
+    let model = dir.join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("artifacts/g014b2b");
+    for file in ["model.safetensors", "src_vocab.json", "tgt_vocab.json"] {
+        std::fs::copy(shipped.join(file), model.join(file)).unwrap();
+    }
+    let config = std::fs::read_to_string(shipped.join("config.json")).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    config["data"]["path"] = serde_json::json!("/nonexistent/train.dict");
+    std::fs::write(model.join("config.json"), config.to_string()).unwrap();
+    let data = dir.join("words.dict");
+    std::fs::write(&data, "cat K AE1 T\ndog D AO1 G\n").unwrap();
+    let model = model.display().to_string();
+    let out = seq2seq(&["infer", "--model", &model, "cat"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = seq2seq(&[
+        "eval",
+        "--model",
+        &model,
+        "--data",
+        &data.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 items"));
+    let out = seq2seq(&["eval", "--model", &model, "--split", "dev"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("/nonexistent/train.dict"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Rough edge (h): the README says how to get the PyTorch that `bench` compares with.
+#[test]
+fn readme_says_how_to_install_pytorch_for_bench() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.contains("pip install torch=="))
+        .expect("README names the PyTorch package and version");
+    let script = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_pytorch.py"),
+    )
+    .unwrap();
+    assert!(script.contains("import torch"), "{line}");
+}
+
+/// G2P as a tool: the dictionary answers the words it lists (its variants first in N-best
+/// lists), the model the others, and the output says which answered.
+#[test]
+fn infer_looks_words_up_in_the_lexicon_first() {
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("artifacts/g2p");
+    let model = model.display().to_string();
+    // artifacts/g2p was trained on the vendored CMUdict: that is its default lexicon.
+    let out = seq2seq(&["infer", "--model", &model, "--json", "Either", "zorblaxt"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let records: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0]["answers"][0]["text"], "IY1 DH ER0");
+    assert_eq!(records[0]["answers"][0]["source"], "lexicon");
+    assert!(records[0]["answers"][0]["score"].is_null());
+    assert_eq!(records[1]["answers"][0]["source"], "model");
+    assert!(records[1]["answers"][0]["score"].as_f64().unwrap() < 0.0);
+
+    // N-best: both dictionary variants, then the model's best different answer.
+    let out = seq2seq(&[
+        "infer", "--model", &model, "--beam", "4", "--nbest", "3", "either",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = stdout.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 3, "{stdout}");
+    assert_eq!(rows[0][3], "IY1 DH ER0");
+    assert_eq!(rows[1][3], "AY1 DH ER0");
+    assert_eq!(
+        (rows[0][4], rows[1][4], rows[2][4]),
+        ("lexicon", "lexicon", "model")
+    );
+    assert!(rows[2][3] != rows[0][3] && rows[2][3] != rows[1][3]);
+
+    // --no-lexicon asks the model; --lexicon FILE replaces the dictionary.
+    let out = seq2seq(&[
+        "infer",
+        "--model",
+        &model,
+        "--no-lexicon",
+        "--json",
+        "either",
+    ]);
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["answers"][0]["source"], "model");
+    let dir = temp_dir("lexicon");
+    let file = dir.join("mine.dict");
+    std::fs::write(&file, "either EH1 DH ER0\n").unwrap();
+    let out = seq2seq(&[
+        "infer",
+        "--model",
+        &model,
+        "--lexicon",
+        &file.display().to_string(),
+        "either",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "EH1 DH ER0");
+    let out = seq2seq(&[
+        "infer",
+        "--model",
+        &model,
+        "--lexicon",
+        "/nonexistent.dict",
+        "x",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("/nonexistent.dict"),
+        "{}",
+        stderr(&out)
+    );
 }

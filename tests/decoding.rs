@@ -56,8 +56,16 @@ fn greedy_by_rerunning(
                 .decode(tgt, &memory, Some(pad.clone()), None, None)
                 .hidden,
         );
-        let last = logits.slice([0..1, prefix.len() - 1..prefix.len()]);
-        let id = last.argmax(2).into_scalar().elem::<i64>() as usize;
+        let last: Vec<f32> = logits
+            .slice([0..1, prefix.len() - 1..prefix.len()])
+            .into_data()
+            .to_vec()
+            .unwrap();
+        // The most likely token that may be generated (never PAD or BEGIN).
+        let id = (0..last.len())
+            .filter(|&t| t != seq2seq::vocab::PAD && t != BEGIN)
+            .max_by(|&a, &b| last[a].total_cmp(&last[b]))
+            .unwrap();
         if id == END {
             break;
         }
@@ -166,5 +174,39 @@ fn max_steps_bounds_the_output() {
         },
     ) {
         assert!(list[0].tokens.len() <= 3);
+    }
+}
+
+/// Rough edge (d): PAD and BEGIN are never generated, even by a model whose largest logits
+/// they are (seen with imported weights), in greedy and beam search alike.
+#[test]
+fn pad_and_begin_are_never_generated() {
+    use burn::module::Param;
+    use seq2seq::decode::Decoding;
+    use seq2seq::vocab::PAD;
+    let mut model = model(5);
+    let generator = model.generator.as_mut().expect("untied generator");
+    let device = Default::default();
+    let mut bias = vec![0.0f32; 9];
+    bias[PAD] = 50.0;
+    bias[BEGIN] = 40.0;
+    generator.bias = Some(Param::from_tensor(Tensor::<B, 1>::from_data(
+        TensorData::new(bias, [9]),
+        &device,
+    )));
+    let (src, pad) = batch();
+    // Without the rule every step would pick PAD; with it, decoding runs as if PAD and BEGIN
+    // were not in the vocabulary.
+    for decoding in [Decoding::greedy(), Decoding::new(3, 3, 0.0).unwrap()] {
+        let lists = decoding.run(&model, src.clone(), pad.clone());
+        assert_eq!(lists.len(), 3);
+        for hyp in lists.iter().flatten() {
+            assert!(
+                !hyp.tokens.contains(&PAD) && !hyp.tokens.contains(&BEGIN),
+                "{decoding:?}: {:?}",
+                hyp.tokens
+            );
+            assert!(hyp.log_prob.is_finite());
+        }
     }
 }

@@ -36,7 +36,7 @@ fn sigkill_at_random_moments_never_loses_the_run() {
     };
 
     // A fixed sequence of pseudo-random delays (SplitMix64), so a failure can be replayed.
-    let mut rng = seq2seq::data::synthetic::SplitMix64(2024);
+    let mut rng = seq2seq::rng::SplitMix64(2024);
     let mut kills = 0;
     let mut resumed = 0;
     for _ in 0..10 {

@@ -1,11 +1,14 @@
 //! The whole training loop: it learns, it resumes exactly, it refuses what it cannot do.
 
+mod common;
+
 use burn::backend::Autodiff;
 use burn::prelude::*;
+use common::TempDir;
 use seq2seq::config::{ExperimentConfig, Preset};
 use seq2seq::data::TaskKind;
 use seq2seq::train::{run, TrainError, TrainOptions};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 type B = seq2seq::backend::NdArray;
 type AD = Autodiff<B>;
@@ -20,11 +23,8 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("seq2seq-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn temp_dir(name: &str) -> TempDir {
+    TempDir::new("test", name)
 }
 
 fn options(dir: &Path, resume: bool) -> TrainOptions {

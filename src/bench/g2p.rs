@@ -7,7 +7,7 @@ use crate::data::batcher::{buckets, token_buckets, EncodedPair};
 use crate::data::{DataError, Seq2SeqBatcher};
 use crate::train::Seq2SeqTrainer;
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use std::time::Instant;
 
@@ -91,11 +91,7 @@ impl G2pWorkload {
             label_smoothing: self.config.optimizer.label_smoothing,
         };
         let opt = &self.config.optimizer;
-        let mut optimizer: OptimizerAdaptor<_, Seq2SeqTrainer<B>, B> = AdamConfig::new()
-            .with_beta_1(opt.beta_1)
-            .with_beta_2(opt.beta_2)
-            .with_epsilon(opt.epsilon)
-            .init();
+        let mut optimizer: OptimizerAdaptor<_, Seq2SeqTrainer<B>, B> = opt.adam().init();
         let mut step = |trainer: Seq2SeqTrainer<B>, pairs: &[EncodedPair]| {
             let batch = Seq2SeqBatcher.batch_pairs::<B>(pairs, device);
             let grads =

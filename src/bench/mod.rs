@@ -6,7 +6,7 @@ pub mod g2p;
 
 use crate::data::batcher::EncodedPair;
 use crate::data::{Seq2SeqBatch, Seq2SeqBatcher};
-use crate::model::{DecoderCache, Transformer, TransformerConfig};
+use crate::model::{Transformer, TransformerConfig};
 use crate::train::Seq2SeqTrainer;
 use crate::vocab::BEGIN;
 use burn::module::AutodiffModule;
@@ -125,16 +125,14 @@ pub fn decode_steps<B: Backend>(
     src: Tensor<B, 2, Int>,
     steps: usize,
 ) -> Tensor<B, 2, Int> {
-    let [batch, _] = src.dims();
-    let memory = model.encode(src, None).memory;
-    let mut cache = DecoderCache::new(model.n_decoder_layers());
-    let mut input = Tensor::<B, 2, Int>::full([batch, 1], BEGIN as i64, &memory.device());
+    let [batch, src_len] = src.dims();
+    let device = src.device();
+    let no_padding = Tensor::<B, 2, Int>::zeros([batch, src_len], &device).equal_elem(1);
+    let mut stepper = crate::decode::Stepper::new(model, src, no_padding, 1);
+    let mut input = Tensor::<B, 2, Int>::full([batch, 1], BEGIN as i64, &device);
     let mut out = Vec::with_capacity(steps);
     for _ in 0..steps {
-        let hidden = model
-            .decode(input, &memory, None, None, Some(&mut cache))
-            .hidden;
-        input = model.generate(hidden).argmax(2).reshape([batch, 1]);
+        input = stepper.next_log_probs(input).argmax(1); // [batch, 1]
         out.push(input.clone());
     }
     Tensor::cat(out, 1)
@@ -206,7 +204,7 @@ pub fn run<B: AutodiffBackend>(config: &BenchConfig, device: &B::Device) -> Benc
         model: config.model().init::<B>(device),
         label_smoothing: 0.1,
     };
-    let mut rng = crate::data::synthetic::SplitMix64(0);
+    let mut rng = crate::rng::SplitMix64(0);
     let pairs: Vec<EncodedPair> = (0..config.batch)
         .map(|_| EncodedPair {
             src: (0..config.len)
@@ -313,11 +311,7 @@ pub fn g2p_epoch<B: AutodiffBackend>(
         model: config.model.init::<B>(device),
         label_smoothing: config.optimizer.label_smoothing,
     };
-    let mut optimizer: OptimizerAdaptor<_, Seq2SeqTrainer<B>, B> = AdamConfig::new()
-        .with_beta_1(config.optimizer.beta_1)
-        .with_beta_2(config.optimizer.beta_2)
-        .with_epsilon(config.optimizer.epsilon)
-        .init();
+    let mut optimizer: OptimizerAdaptor<_, Seq2SeqTrainer<B>, B> = config.optimizer.adam().init();
     let mut step = |trainer: Seq2SeqTrainer<B>, pairs: &[EncodedPair]| {
         let batch = Seq2SeqBatcher.batch_pairs::<B>(pairs, device);
         let grads =

@@ -136,7 +136,7 @@ pub fn random_batches(
     seed: u64,
 ) -> Vec<Vec<EncodedPair>> {
     assert!(batch_size > 0, "batch_size must be positive");
-    let mut rng = super::synthetic::SplitMix64(seed);
+    let mut rng = crate::rng::SplitMix64(seed);
     for i in (1..pairs.len()).rev() {
         pairs.swap(i, rng.below(i + 1));
     }

@@ -37,7 +37,7 @@ pub struct Reference {
 /// Why data could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -130,6 +130,33 @@ pub struct DataConfig {
     pub max_tokens: usize,
 }
 
+/// A task with the settings that belong to it: [`DataConfig`] seen per variant, so every
+/// place that depends on the task matches all of them (a new variant is a compile error
+/// until each place handles it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Task<'a> {
+    /// Grapheme-to-phoneme: lowercased characters in, phones out.
+    G2p {
+        /// `None`: the vendored CMUdict.
+        path: Option<&'a Path>,
+        strip_stress: bool,
+    },
+    /// Parallel text, each side cut its own way.
+    Parallel {
+        path: Option<&'a Path>,
+        src_tokens: Tokenization,
+        tgt_tokens: Tokenization,
+    },
+    /// A synthetic mapping of random letter strings.
+    Synthetic {
+        kind: Synthetic,
+        size: usize,
+        symbols: usize,
+        min_len: usize,
+        max_len: usize,
+    },
+}
+
 /// A data set cut into splits, with its vocabularies.
 #[derive(Debug, Clone)]
 pub struct Corpus {
@@ -179,6 +206,31 @@ pub fn pairs(references: &[Reference]) -> Vec<Pair> {
 }
 
 impl DataConfig {
+    /// The task and its settings.
+    pub fn task(&self) -> Task<'_> {
+        let synthetic = |kind| Task::Synthetic {
+            kind,
+            size: self.synthetic_size,
+            symbols: self.synthetic_symbols,
+            min_len: self.synthetic_min_len,
+            max_len: self.synthetic_max_len,
+        };
+        match self.task {
+            TaskKind::G2p => Task::G2p {
+                path: self.path.as_deref(),
+                strip_stress: self.strip_stress,
+            },
+            TaskKind::Tsv => Task::Parallel {
+                path: self.path.as_deref(),
+                src_tokens: self.src_tokens,
+                tgt_tokens: self.tgt_tokens,
+            },
+            TaskKind::Copy => synthetic(Synthetic::Copy),
+            TaskKind::Reverse => synthetic(Synthetic::Reverse),
+            TaskKind::Sort => synthetic(Synthetic::Sort),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), DataError> {
         let bad = |m: String| Err(DataError::Config(m));
         if !(0.0..1.0).contains(&self.dev_fraction)
@@ -190,33 +242,33 @@ impl DataConfig {
                 self.dev_fraction, self.test_fraction
             ));
         }
-        if matches!(
-            self.task,
-            TaskKind::Copy | TaskKind::Reverse | TaskKind::Sort
-        ) && (!(1..=26).contains(&self.synthetic_symbols)
-            || self.synthetic_min_len == 0
-            || self.synthetic_min_len > self.synthetic_max_len
-            || self.synthetic_size == 0)
-        {
-            return bad(format!(
-                "synthetic tasks need 1..=26 symbols (got {}), 1 <= min_len ({}) <= max_len ({}) and size > 0 (got {})",
-                self.synthetic_symbols, self.synthetic_min_len, self.synthetic_max_len, self.synthetic_size
-            ));
+        match self.task() {
+            Task::Synthetic {
+                size,
+                symbols,
+                min_len,
+                max_len,
+                ..
+            } if !(1..=26).contains(&symbols) || min_len == 0 || min_len > max_len || size == 0 => {
+                bad(format!(
+                    "synthetic tasks need 1..=26 symbols (got {symbols}), 1 <= min_len ({min_len}) <= max_len ({max_len}) and size > 0 (got {size})"
+                ))
+            }
+            Task::G2p { .. } | Task::Parallel { .. } | Task::Synthetic { .. } => Ok(()),
         }
-        Ok(())
     }
 
     /// Split a source string given on the command line into tokens, as training did.
     pub fn source_tokens(&self, text: &str) -> Vec<String> {
-        match self.task {
-            TaskKind::G2p => text
+        match self.task() {
+            Task::G2p { .. } => text
                 .trim()
                 .to_lowercase()
                 .chars()
                 .map(String::from)
                 .collect(),
-            TaskKind::Tsv => self.src_tokens.split(text.trim()),
-            _ => text
+            Task::Parallel { src_tokens, .. } => src_tokens.split(text.trim()),
+            Task::Synthetic { .. } => text
                 .trim()
                 .chars()
                 .filter(|c| !c.is_whitespace())
@@ -227,31 +279,31 @@ impl DataConfig {
 
     /// Join source tokens back into the text [`Self::source_tokens`] would split.
     pub fn join_source<S: AsRef<str>>(&self, tokens: &[S]) -> String {
-        match self.task {
-            TaskKind::Tsv => self.src_tokens.join(tokens),
-            _ => Tokenization::Char.join(tokens),
+        match self.task() {
+            Task::Parallel { src_tokens, .. } => src_tokens.join(tokens),
+            Task::G2p { .. } | Task::Synthetic { .. } => Tokenization::Char.join(tokens),
         }
     }
 
     /// Join output tokens for display.
     pub fn join_target<S: AsRef<str>>(&self, tokens: &[S]) -> String {
-        match self.task {
-            TaskKind::G2p => Tokenization::Whitespace.join(tokens),
-            TaskKind::Tsv => self.tgt_tokens.join(tokens),
-            _ => Tokenization::Char.join(tokens),
+        match self.task() {
+            Task::G2p { .. } => Tokenization::Whitespace.join(tokens),
+            Task::Parallel { tgt_tokens, .. } => tgt_tokens.join(tokens),
+            Task::Synthetic { .. } => Tokenization::Char.join(tokens),
         }
     }
 
     /// Load the pairs of the configured task.
     fn load_pairs(&self) -> Result<(Vec<Pair>, usize), DataError> {
-        match self.task {
-            TaskKind::G2p => {
-                let (text, origin) = match &self.path {
+        match self.task() {
+            Task::G2p { path, strip_stress } => {
+                let (text, origin) = match path {
                     Some(path) => (read_text(path)?, path.display().to_string()),
                     None => (CMUDICT.to_string(), "data/cmudict/cmudict.dict".to_string()),
                 };
                 let options = dictionary::DictOptions {
-                    strip_stress: self.strip_stress,
+                    strip_stress,
                     skip_bad_lines: self.skip_bad_lines,
                 };
                 let dict = dictionary::parse(&text, &origin, options)?;
@@ -268,35 +320,31 @@ impl DataConfig {
                     .collect();
                 Ok((pairs, dict.skipped_lines))
             }
-            TaskKind::Tsv => {
-                let path = self
-                    .path
-                    .as_ref()
-                    .ok_or(DataError::NeedsData { task: "tsv" })?;
+            Task::Parallel {
+                path,
+                src_tokens,
+                tgt_tokens,
+            } => {
+                let path = path.ok_or(DataError::NeedsData { task: "tsv" })?;
                 let text = read_text(path)?;
                 parallel::parse(
                     &text,
                     &path.display().to_string(),
-                    self.src_tokens,
+                    src_tokens,
+                    tgt_tokens,
                     self.skip_bad_lines,
                 )
             }
-            kind => {
-                let task = match kind {
-                    TaskKind::Copy => Synthetic::Copy,
-                    TaskKind::Reverse => Synthetic::Reverse,
-                    _ => Synthetic::Sort,
-                };
-                let pairs = synthetic::generate(
-                    task,
-                    self.synthetic_size,
-                    self.synthetic_symbols,
-                    self.synthetic_min_len,
-                    self.synthetic_max_len,
-                    self.split_seed,
-                );
-                Ok((pairs, 0))
-            }
+            Task::Synthetic {
+                kind,
+                size,
+                symbols,
+                min_len,
+                max_len,
+            } => Ok((
+                synthetic::generate(kind, size, symbols, min_len, max_len, self.split_seed),
+                0,
+            )),
         }
     }
 

@@ -40,7 +40,8 @@ impl Tokenization {
 pub fn parse(
     text: &str,
     origin: &str,
-    tokenization: Tokenization,
+    src_tokens: Tokenization,
+    tgt_tokens: Tokenization,
     skip_bad_lines: bool,
 ) -> Result<(Vec<Pair>, usize), DataError> {
     let mut pairs = Vec::new();
@@ -52,10 +53,7 @@ pub fn parse(
         }
         let parsed = match line.split('\t').collect::<Vec<_>>().as_slice() {
             [src, tgt] => {
-                let (src, tgt) = (
-                    tokenization.split(src.trim()),
-                    tokenization.split(tgt.trim()),
-                );
+                let (src, tgt) = (src_tokens.split(src.trim()), tgt_tokens.split(tgt.trim()));
                 if src.is_empty() || tgt.is_empty() {
                     Err("empty source or target".to_string())
                 } else {
@@ -93,28 +91,72 @@ mod tests {
 
     #[test]
     fn char_and_whitespace_tokens() {
-        let (pairs, _) = parse("ab c\tx y\n\n", "t", Tokenization::Char, false).unwrap();
+        let (pairs, _) = parse(
+            "ab c\tx y\n\n",
+            "t",
+            Tokenization::Char,
+            Tokenization::Char,
+            false,
+        )
+        .unwrap();
         assert_eq!(pairs[0].src, vec!["a", "b", " ", "c"]);
-        let (pairs, _) = parse("ab c\tx y\n", "t", Tokenization::Whitespace, false).unwrap();
+        let (pairs, _) = parse(
+            "ab c\tx y\n",
+            "t",
+            Tokenization::Whitespace,
+            Tokenization::Whitespace,
+            false,
+        )
+        .unwrap();
         assert_eq!(pairs[0].src, vec!["ab", "c"]);
         assert_eq!(pairs[0].tgt, vec!["x", "y"]);
         assert_eq!(Tokenization::Whitespace.join(&pairs[0].tgt), "x y");
+        // Each side is cut its own way: characters in, words out.
+        let (pairs, _) = parse(
+            "ab\tx y\n",
+            "t",
+            Tokenization::Char,
+            Tokenization::Whitespace,
+            false,
+        )
+        .unwrap();
+        assert_eq!(pairs[0].src, vec!["a", "b"]);
+        assert_eq!(pairs[0].tgt, vec!["x", "y"]);
     }
 
     #[test]
     fn malformed_lines() {
-        let err = parse("a\tb\nno tab here\n", "p.tsv", Tokenization::Char, false)
-            .unwrap_err()
-            .to_string();
+        let err = parse(
+            "a\tb\nno tab here\n",
+            "p.tsv",
+            Tokenization::Char,
+            Tokenization::Char,
+            false,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("p.tsv:2") && err.contains("1 tab-separated field"),
             "{err}"
         );
-        let err = parse("a\t \n", "p.tsv", Tokenization::Char, false)
-            .unwrap_err()
-            .to_string();
+        let err = parse(
+            "a\t \n",
+            "p.tsv",
+            Tokenization::Char,
+            Tokenization::Char,
+            false,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("p.tsv:1") && err.contains("empty"), "{err}");
-        let (pairs, skipped) = parse("a\tb\nx\ty\tz\n", "p", Tokenization::Char, true).unwrap();
+        let (pairs, skipped) = parse(
+            "a\tb\nx\ty\tz\n",
+            "p",
+            Tokenization::Char,
+            Tokenization::Char,
+            true,
+        )
+        .unwrap();
         assert_eq!((pairs.len(), skipped), (1, 1));
     }
 }

@@ -22,7 +22,7 @@ fn hash(seed: u64, key: &str) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     // FNV's low bits mix poorly for short keys; finish with a SplitMix64 round.
-    super::synthetic::SplitMix64(h).next_u64()
+    crate::rng::SplitMix64(h).next_u64()
 }
 
 /// The side of `key` for fractions `dev` and `test` of the data (the rest is train).

@@ -15,24 +15,7 @@ pub enum Synthetic {
     Sort,
 }
 
-/// SplitMix64: a tiny, well-mixed, seedable generator (no dependency, same numbers everywhere).
-#[derive(Debug, Clone)]
-pub struct SplitMix64(pub u64);
-
-impl SplitMix64 {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
+pub use crate::rng::SplitMix64;
 
 /// `count` examples over an alphabet of `n_symbols` letters (`a`, `b`, ...), lengths uniform in
 /// `min_len..=max_len`.

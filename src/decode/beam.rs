@@ -1,11 +1,12 @@
 //! Beam search with a length penalty and N-best output.
 //!
 //! The search is written against [`Scorer`], which gives next-token log-probabilities for a set
-//! of rows; [`TransformerScorer`] implements it with the model and its KV cache (reordered with
-//! [`DecoderCache::select`] as beams move), and tests implement it with hand-written tables.
+//! of rows; [`TransformerScorer`] implements it with the model's decoding step (KV cache
+//! reordered as beams move), and tests implement it with hand-written tables.
 
-use super::greedy::Hypothesis;
-use crate::model::{DecoderCache, Transformer};
+use super::step::Stepper;
+use super::Hypothesis;
+use crate::model::Transformer;
 use crate::vocab::{BEGIN, END};
 use burn::prelude::*;
 
@@ -167,12 +168,11 @@ pub fn beam_search<S: Scorer>(
     finished
 }
 
-/// A [`Scorer`] backed by the Transformer and its incremental cache.
+/// A [`Scorer`] backed by the Transformer's decoding [`Stepper`] (KV cache reordered as beams
+/// move).
 pub struct TransformerScorer<'a, B: Backend> {
-    model: &'a Transformer<B>,
-    memory: Tensor<B, 3>,
-    src_padding: Tensor<B, 2, Bool>,
-    cache: DecoderCache<B>,
+    stepper: Stepper<'a, B>,
+    device: B::Device,
 }
 
 impl<'a, B: Backend> TransformerScorer<'a, B> {
@@ -186,19 +186,10 @@ impl<'a, B: Backend> TransformerScorer<'a, B> {
         src_padding: Tensor<B, 2, Bool>,
         beam: usize,
     ) -> Self {
-        let [n_inputs, _] = src.dims();
         let device = src.device();
-        let repeat: Vec<i64> = (0..n_inputs as i64)
-            .flat_map(|i| std::iter::repeat_n(i, beam))
-            .collect();
-        let repeat =
-            Tensor::<B, 1, Int>::from_data(TensorData::new(repeat, [n_inputs * beam]), &device);
-        let memory = model.encode(src, Some(src_padding.clone())).memory;
         Self {
-            model,
-            memory: memory.select(0, repeat.clone()),
-            src_padding: src_padding.select(0, repeat),
-            cache: DecoderCache::new(model.n_decoder_layers()),
+            stepper: Stepper::new(model, src, src_padding, beam),
+            device,
         }
     }
 }
@@ -209,31 +200,21 @@ impl<B: Backend> Scorer for TransformerScorer<'_, B> {
         prefixes: &[Vec<usize>],
         parents: Option<&[usize]>,
     ) -> Vec<Vec<f32>> {
-        let device = self.memory.device();
         let rows = prefixes.len();
         if let Some(parents) = parents {
             let index: Vec<i64> = parents.iter().map(|&p| p as i64).collect();
-            let index = Tensor::<B, 1, Int>::from_data(TensorData::new(index, [rows]), &device);
-            let cache = std::mem::replace(&mut self.cache, DecoderCache::new(0));
-            self.cache = cache.select(index);
+            self.stepper.reorder(Tensor::<B, 1, Int>::from_data(
+                TensorData::new(index, [rows]),
+                &self.device,
+            ));
         }
         let last: Vec<i64> = prefixes
             .iter()
             .map(|p| *p.last().expect("prefixes start with BEGIN") as i64)
             .collect();
-        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(last, [rows, 1]), &device);
-        let hidden = self
-            .model
-            .decode(
-                input,
-                &self.memory,
-                Some(self.src_padding.clone()),
-                None,
-                Some(&mut self.cache),
-            )
-            .hidden;
-        let log_probs = burn::tensor::activation::log_softmax(self.model.generate(hidden), 2);
-        let [_, _, vocab] = log_probs.dims();
+        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(last, [rows, 1]), &self.device);
+        let log_probs = self.stepper.next_log_probs(input); // [rows, vocab]
+        let [_, vocab] = log_probs.dims();
         let flat: Vec<f32> = log_probs
             .into_data()
             .convert::<f32>()

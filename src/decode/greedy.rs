@@ -1,20 +1,10 @@
 //! Batched greedy decoding with the incremental KV cache.
 
-use crate::model::{DecoderCache, Transformer};
+use super::step::Stepper;
+use super::Hypothesis;
+use crate::model::Transformer;
 use crate::vocab::{BEGIN, END};
 use burn::prelude::*;
-
-/// One decoded sequence: tokens (without BEGIN and END) and the sum of their log-probabilities
-/// (END included when it was produced).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hypothesis {
-    pub tokens: Vec<usize>,
-    pub log_prob: f64,
-    /// The ranking score (log-probability, length-normalised by beam search's `lenpen`).
-    pub score: f64,
-    /// `false` when decoding stopped at the length limit before END.
-    pub finished: bool,
-}
 
 /// Greedy decoding of a batch: at each step every unfinished sequence takes its most likely
 /// token; a sequence stops at END, all stop after `max_steps` tokens.
@@ -31,8 +21,7 @@ pub fn greedy<B: Backend>(
     let [batch, _src_len] = src.dims();
     let device = src.device();
     let max_steps = max_steps.min(model.max_len());
-    let memory = model.encode(src, Some(src_padding.clone())).memory;
-    let mut cache = DecoderCache::new(model.n_decoder_layers());
+    let mut stepper = Stepper::new(model, src, src_padding, 1);
     let mut hyps = vec![
         Hypothesis {
             tokens: Vec::new(),
@@ -44,17 +33,8 @@ pub fn greedy<B: Backend>(
     ];
     let mut input = Tensor::<B, 2, Int>::full([batch, 1], BEGIN as i64, &device);
     for _ in 0..max_steps {
-        let hidden = model
-            .decode(
-                input,
-                &memory,
-                Some(src_padding.clone()),
-                None,
-                Some(&mut cache),
-            )
-            .hidden; // [batch, 1, d_model]
-        let log_probs = burn::tensor::activation::log_softmax(model.generate(hidden), 2); // [batch, 1, vocab]
-        let (best, best_ids) = log_probs.max_dim_with_indices(2);
+        let log_probs = stepper.next_log_probs(input); // [batch, vocab]
+        let (best, best_ids) = log_probs.max_dim_with_indices(1); // [batch, 1]
         let best: Vec<f32> = best.into_data().convert::<f32>().to_vec().unwrap();
         let best_ids_vec: Vec<i64> = best_ids
             .clone()
@@ -77,7 +57,7 @@ pub fn greedy<B: Backend>(
         if hyps.iter().all(|h| h.finished) {
             break;
         }
-        input = best_ids.reshape([batch, 1]);
+        input = best_ids;
     }
     hyps
 }

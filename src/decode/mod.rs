@@ -1,9 +1,150 @@
 //! Autoregressive decoding: start from BEGIN, pick the next token, feed it back, stop at END.
-//! Greedy and beam search share the model's `decode` (the same code as training) and its
-//! explicit KV cache.
+//!
+//! [`Decoding`] is the one entry (a [`Strategy`] and a length limit); greedy and beam search
+//! share one step ([`step::Stepper`]: the model's `decode`, the same code as training, with
+//! its explicit KV cache). PAD and BEGIN are never generated.
 
 pub mod beam;
 pub mod greedy;
+pub mod step;
 
 pub use beam::{beam, beam_search, BeamConfig, Scorer};
-pub use greedy::{greedy, Hypothesis};
+pub use greedy::greedy;
+pub use step::Stepper;
+
+use crate::model::Transformer;
+use burn::prelude::*;
+
+/// One decoded sequence: tokens (without BEGIN and END) and the sum of their log-probabilities
+/// (END included when it was produced).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hypothesis {
+    pub tokens: Vec<usize>,
+    pub log_prob: f64,
+    /// The ranking score (log-probability, length-normalised by beam search's `lenpen`).
+    pub score: f64,
+    /// `false` when decoding stopped at the length limit before END.
+    pub finished: bool,
+}
+
+/// How outputs are searched.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(tag = "search", rename_all = "lowercase")]
+pub enum Strategy {
+    /// The most likely token at each step; one output per input.
+    Greedy,
+    /// Beam search: `beam` hypotheses kept per input, the `nbest` best returned, ranked by
+    /// `log P / ((5 + len) / 6)^lenpen` (GNMT's length penalty; 0 = raw log-probability).
+    Beam {
+        beam: usize,
+        nbest: usize,
+        lenpen: f64,
+    },
+}
+
+/// Why decoding settings are unusable.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DecodingError {
+    #[error("the beam size must be at least 1")]
+    ZeroBeam,
+    #[error("nbest ({nbest}) must be between 1 and the beam size ({beam})")]
+    Nbest { nbest: usize, beam: usize },
+    #[error("the length penalty must be a finite number >= 0, got {0}")]
+    Lenpen(f64),
+}
+
+/// What to decode with: the search strategy and the longest output (tokens, END excluded;
+/// the model's `max_len - 1` caps it in any case).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Decoding {
+    pub strategy: Strategy,
+    pub max_steps: usize,
+}
+
+impl Decoding {
+    /// Greedy decoding up to the model's length limit.
+    pub fn greedy() -> Self {
+        Self {
+            strategy: Strategy::Greedy,
+            max_steps: usize::MAX,
+        }
+    }
+
+    /// Greedy for `beam == 1` and `nbest == 1`, beam search otherwise (checked).
+    pub fn new(beam: usize, nbest: usize, lenpen: f64) -> Result<Self, DecodingError> {
+        if beam == 0 {
+            return Err(DecodingError::ZeroBeam);
+        }
+        if !(1..=beam).contains(&nbest) {
+            return Err(DecodingError::Nbest { nbest, beam });
+        }
+        if !(lenpen.is_finite() && lenpen >= 0.0) {
+            return Err(DecodingError::Lenpen(lenpen));
+        }
+        let strategy = if beam == 1 {
+            Strategy::Greedy
+        } else {
+            Strategy::Beam {
+                beam,
+                nbest,
+                lenpen,
+            }
+        };
+        Ok(Self {
+            strategy,
+            max_steps: usize::MAX,
+        })
+    }
+
+    /// Outputs returned per input.
+    pub fn nbest(&self) -> usize {
+        match self.strategy {
+            Strategy::Greedy => 1,
+            Strategy::Beam { nbest, .. } => nbest,
+        }
+    }
+
+    /// The beam size (1 for greedy).
+    pub fn beam_size(&self) -> usize {
+        match self.strategy {
+            Strategy::Greedy => 1,
+            Strategy::Beam { beam, .. } => beam,
+        }
+    }
+
+    /// Decode a batch: per input, up to [`Self::nbest`] hypotheses, best first.
+    ///
+    /// # Shapes
+    /// - `src`, `src_padding`: `[batch, src_len]`
+    /// - output: `batch` lists
+    pub fn run<B: Backend>(
+        &self,
+        model: &Transformer<B>,
+        src: Tensor<B, 2, Int>,
+        src_padding: Tensor<B, 2, Bool>,
+    ) -> Vec<Vec<Hypothesis>> {
+        // Outputs stop at the model's positions; END must fit too.
+        let max_steps = self.max_steps.min(model.max_len().saturating_sub(1));
+        match self.strategy {
+            Strategy::Greedy => greedy(model, src, src_padding, max_steps)
+                .into_iter()
+                .map(|h| vec![h])
+                .collect(),
+            Strategy::Beam {
+                beam: size,
+                nbest,
+                lenpen,
+            } => beam(
+                model,
+                src,
+                src_padding,
+                &BeamConfig {
+                    beam: size,
+                    nbest,
+                    lenpen,
+                    max_steps,
+                },
+            ),
+        }
+    }
+}

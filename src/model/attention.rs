@@ -128,7 +128,8 @@ impl<B: Backend> MultiHeadAttention<B> {
         (k, v)
     }
 
-    /// Queries, keys and values of self-attention with one matmul.
+    /// Queries, keys and values of self-attention: three matmuls, one per slice of the packed
+    /// projection (each slice's gradient lands in its part of `in_proj`).
     ///
     /// # Shapes
     /// - `x`: `[batch, len, d_model]`

@@ -11,6 +11,7 @@
 //! The stream is reproducible: [`seed`] resets it (training calls it with its seed), and each
 //! call takes the next `n` counter values, so the same sequence of calls gives the same masks.
 
+use crate::rng::mix;
 use burn::module::Module;
 use burn::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,14 +22,6 @@ static COUNTER: AtomicU64 = AtomicU64::new(0x243F_6A88_85A3_08D3);
 /// Restart the mask stream from `seed`.
 pub fn seed(seed: u64) {
     COUNTER.store(mix(seed ^ 0x9E37_79B9_7F4A_7C15), Ordering::Relaxed);
-}
-
-/// SplitMix64's output function: a bijective mix of a 64-bit counter value.
-#[inline]
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// `n` mask values: `scale` with probability `keep`, else 0.

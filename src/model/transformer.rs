@@ -194,6 +194,11 @@ impl<B: Backend> Transformer<B> {
         self.decoder.layers.len()
     }
 
+    /// Size of the target vocabulary (the generator's outputs).
+    pub fn tgt_vocab_size(&self) -> usize {
+        self.target_embedding().weight.dims()[0]
+    }
+
     /// Longest sequence the positional encoding covers.
     pub fn max_len(&self) -> usize {
         self.positions.max_len()

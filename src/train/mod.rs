@@ -1,62 +1,63 @@
 //! Training with burn-train's learner: data -> batches -> teacher-forced steps, the paper's
 //! optimiser and schedule, checkpoints every epoch, early stopping, the dashboard.
+//!
+//! A run: check the outputs ([`run_dir`]), load and encode the data, put the learner together
+//! ([`learner`]), launch it under a [`strategy`] (one device, several), choose and save the
+//! final weights ([`finish`]), score them on dev ([`crate::eval::evaluate`]), report.
 
 pub mod average;
+pub mod finish;
 pub mod guard;
+pub mod learner;
 pub mod renderer;
+pub mod run_dir;
 pub mod step;
+pub mod strategy;
 
+pub use finish::export_checkpoints;
+pub use run_dir::RunDir;
 pub use step::Seq2SeqTrainer;
+pub use strategy::{MultiDevice, SingleDevice, Strategy};
 
-use crate::artifact::{self, ArtifactError};
+use crate::artifact::{self, ArtifactError, LoadedModel};
 use crate::config::ExperimentConfig;
-use crate::data::batcher::{buckets, random_batches, token_buckets, EncodedPair};
-use crate::data::{self, Corpus, DataError, Pair, Seq2SeqBatcher};
-use crate::decode::greedy;
+use crate::data::batcher::EncodedPair;
+use crate::data::{self, Corpus, DataError, Pair};
+use crate::decode::Decoding;
+use crate::infer::Predictor;
 use crate::model::ConfigError;
-use crate::vocab::{Vocab, PAD};
-use burn::data::dataloader::DataLoaderBuilder;
-use burn::data::dataset::InMemDataset;
-use burn::grad_clipping::GradientClippingConfig;
-use burn::lr_scheduler::noam::NoamLrSchedulerConfig;
-use burn::module::{AutodiffModule, Module};
-use burn::optim::AdamConfig;
-use burn::prelude::*;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use crate::vocab::Vocab;
 use burn::tensor::backend::AutodiffBackend;
-use burn::train::checkpoint::{
-    ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
-};
-use burn::train::metric::store::{Aggregate, Direction, Split};
-use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, PerplexityMetric};
-use burn::train::{
-    ExecutionStrategy, Interrupter, Learner, MetricEarlyStoppingStrategy, MultiDeviceOptim,
-    StoppingCondition, SupervisedTraining, TrainingStrategy,
-};
+use burn::train::Interrupter;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Why training could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error(transparent)]
     Data(#[from] DataError),
-    #[error("invalid model config: {0}")]
+    #[error("invalid model config")]
     Model(#[from] ConfigError),
     #[error("invalid training config: {0}")]
     Config(String),
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
-    #[error("cannot read checkpoint {path}: {reason}")]
-    Checkpoint { path: PathBuf, reason: String },
+    #[error("cannot read checkpoint {path}")]
+    Checkpoint {
+        path: PathBuf,
+        source: burn::record::RecorderError,
+    },
     #[error("training stopped before the first epoch finished; nothing was written to {0}")]
     StoppedEarly(PathBuf),
     #[error("--resume: nothing to resume in {0} (no checkpoint found; start without --resume)")]
     NothingToResume(PathBuf),
     #[error("{dir} holds checkpoints of an earlier run (up to epoch {epoch}): pass --resume to continue it, or --restart to discard it and start over")]
     RunExists { dir: PathBuf, epoch: usize },
-    #[error("cannot write {path}: {source}")]
+    #[error("{0} exists and is not a directory: choose another --out")]
+    NotADirectory(PathBuf),
+    #[error("cannot write {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -74,7 +75,7 @@ pub enum TrainError {
 pub struct TrainOptions {
     /// The final model directory.
     pub out: PathBuf,
-    /// Checkpoints, logs and the run's config.
+    /// Checkpoints, logs and the run's config ([`RunDir::for_output`] of `out` by default).
     pub run_dir: PathBuf,
     /// Continue from the last checkpoint in `run_dir`.
     pub resume: bool,
@@ -133,278 +134,95 @@ pub(crate) fn encode_pairs(
 
 /// The highest epoch with a saved model checkpoint in `run_dir`, if any.
 pub fn last_checkpoint(run_dir: &Path) -> Option<usize> {
-    checkpoints(run_dir).last().copied()
+    RunDir::new(run_dir).last_checkpoint()
 }
 
-/// Whether the model, optimizer and scheduler files of `epoch` are all complete msgpack
-/// documents. burn-train writes checkpoints in place, so a process killed mid-save leaves a
-/// truncated (or missing) file behind.
+/// Whether every file of `epoch`'s checkpoint in `run_dir` is complete ([`RunDir::is_complete`]).
 pub fn checkpoint_is_complete(run_dir: &Path, epoch: usize) -> bool {
-    ["model", "optim", "scheduler"].iter().all(|kind| {
-        let path = run_dir
-            .join("checkpoint")
-            .join(format!("{kind}-{epoch}.mpk"));
-        std::fs::read(&path).is_ok_and(|bytes| {
-            let mut reader = bytes.as_slice();
-            rmp_serde::from_read::<_, serde::de::IgnoredAny>(&mut reader).is_ok()
-                && reader.is_empty()
-        })
-    })
-}
-
-/// The newest checkpoint that is complete, moving aside newer, damaged ones (renamed to
-/// `*.damaged`, never deleted) so burn-train's bookkeeping does not trip over them.
-fn resumable_checkpoint(run_dir: &Path) -> Result<Option<usize>, TrainError> {
-    for epoch in checkpoints(run_dir).into_iter().rev() {
-        if checkpoint_is_complete(run_dir, epoch) {
-            return Ok(Some(epoch));
-        }
-        eprintln!("warning: the checkpoint of epoch {epoch} is incomplete (interrupted save?); falling back to an earlier one");
-        for kind in ["model", "optim", "scheduler"] {
-            let path = run_dir
-                .join("checkpoint")
-                .join(format!("{kind}-{epoch}.mpk"));
-            if path.exists() {
-                let damaged = path.with_extension("mpk.damaged");
-                std::fs::rename(&path, &damaged)
-                    .map_err(|source| TrainError::Io { path, source })?;
-            }
-        }
-    }
-    Ok(None)
+    RunDir::new(run_dir).is_complete(epoch)
 }
 
 /// Every epoch with a saved model checkpoint in `run_dir`, ascending.
 pub fn checkpoints(run_dir: &Path) -> Vec<usize> {
-    let mut epochs: Vec<usize> = std::fs::read_dir(run_dir.join("checkpoint"))
-        .map(|dir| {
-            dir.filter_map(|entry| {
-                let name = entry.ok()?.file_name().into_string().ok()?;
-                name.strip_prefix("model-")?
-                    .strip_suffix(".mpk")?
-                    .parse()
-                    .ok()
-            })
-            .collect()
-        })
-        .unwrap_or_default();
-    epochs.sort_unstable();
-    epochs
+    RunDir::new(run_dir).checkpoints()
 }
 
-/// Mean per-token validation loss (label smoothing included, PAD ignored) of `trainer`.
-fn validation_loss<B: Backend>(
-    trainer: &Seq2SeqTrainer<B>,
-    batches: &[Vec<EncodedPair>],
-    device: &B::Device,
-) -> f64 {
-    let (mut total, mut tokens) = (0.0, 0usize);
-    for batch in batches {
-        let n: usize = batch.iter().map(|p| p.tgt.len() + 1).sum();
-        let output = trainer.forward_loss(Seq2SeqBatcher.batch_pairs::<B>(batch, device));
-        total += output.loss.into_scalar().elem::<f64>() * n as f64;
-        tokens += n;
-    }
-    total / tokens.max(1) as f64
-}
-
-/// `template` with the weights of `epoch`'s checkpoint in `run_dir`.
-fn load_checkpoint<B: Backend>(
-    template: &Seq2SeqTrainer<B>,
-    run_dir: &Path,
-    epoch: usize,
-    device: &B::Device,
-) -> Result<Seq2SeqTrainer<B>, TrainError> {
-    let path = run_dir
-        .join("checkpoint")
-        .join(format!("model-{epoch}.mpk"));
-    template
-        .clone()
-        .load_file(
-            path.clone(),
-            &NamedMpkFileRecorder::<FullPrecisionSettings>::new(),
-            device,
-        )
-        .map_err(|err| TrainError::Checkpoint {
-            path,
-            reason: err.to_string(),
-        })
-}
-
-/// A trainer and, when one was chosen, the epoch and validation loss of its checkpoint.
-type BestCheckpoint<B> = (Seq2SeqTrainer<B>, Option<(usize, f64)>);
-
-/// Of the checkpoints burn-train kept (the best by its validation loss and the last two), the
-/// one with the lowest validation loss, measured again here: burn-train's metric logs restart
-/// their epoch numbering on resume, so they cannot be trusted to name the epoch.
-fn best_checkpoint<B: Backend>(
-    trainer: Seq2SeqTrainer<B>,
-    run_dir: &Path,
-    valid: &[Vec<EncodedPair>],
-    device: &B::Device,
-) -> Result<BestCheckpoint<B>, TrainError> {
-    if valid.is_empty() {
-        return Ok((trainer, None));
-    }
-    let mut best: Option<(Seq2SeqTrainer<B>, usize, f64)> = None;
-    for epoch in checkpoints(run_dir) {
-        let candidate = load_checkpoint(&trainer, run_dir, epoch, device)?;
-        let loss = validation_loss(&candidate, valid, device);
-        if loss.is_finite() && best.as_ref().is_none_or(|b| loss < b.2) {
-            best = Some((candidate, epoch, loss));
-        }
-    }
-    Ok(match best {
-        Some((model, epoch, loss)) => (model, Some((epoch, loss))),
-        None => (trainer, None),
-    })
-}
-
-/// An averaged trainer, the epochs it averages and its validation loss.
-type Averaged<B> = (Seq2SeqTrainer<B>, Vec<usize>, f64);
-
-/// The element-wise average of the last `count` epoch checkpoints in `run_dir` and its
-/// validation loss, or `None` when fewer than two checkpoints are there.
-fn averaged_checkpoints<B: Backend>(
-    trainer: &Seq2SeqTrainer<B>,
-    run_dir: &Path,
-    count: usize,
-    valid: &[Vec<EncodedPair>],
-    device: &B::Device,
-) -> Result<Option<Averaged<B>>, TrainError> {
-    let epochs = checkpoints(run_dir);
-    let epochs: Vec<usize> = epochs[epochs.len().saturating_sub(count)..].to_vec();
-    if epochs.len() < 2 {
-        return Ok(None);
-    }
-    let mut models = Vec::with_capacity(epochs.len());
-    for &epoch in &epochs {
-        let model = load_checkpoint(trainer, run_dir, epoch, device)?;
-        models.push(model);
-    }
-    let averaged = average::average(models).expect("at least two models");
-    let loss = if valid.is_empty() {
-        f64::NAN
-    } else {
-        validation_loss(&averaged, valid, device)
-    };
-    Ok(Some((averaged, epochs, loss)))
-}
-
-/// Write a model directory from the checkpoints of `epochs` in `run_dir`: one epoch's weights,
-/// or the element-wise average of several. The run directory's config and vocabularies go with
-/// them, so the result loads like a trained model.
-pub fn export_checkpoints<B: Backend>(
-    run_dir: &Path,
-    epochs: &[usize],
-    out: &Path,
-    device: &B::Device,
-) -> Result<(), TrainError> {
-    if epochs.is_empty() {
-        return Err(TrainError::Config("no epoch to export".into()));
-    }
-    let available = checkpoints(run_dir);
-    if let Some(missing) = epochs.iter().find(|e| !available.contains(e)) {
-        return Err(TrainError::Config(format!(
-            "{} has no checkpoint of epoch {missing} (available: {available:?})",
-            run_dir.join("checkpoint").display()
-        )));
-    }
-    let config = artifact::read_config(&run_dir.join(artifact::CONFIG_FILE))?;
-    let src_vocab =
-        Vocab::read_json(&run_dir.join(artifact::SRC_VOCAB_FILE)).map_err(ArtifactError::from)?;
-    let tgt_vocab =
-        Vocab::read_json(&run_dir.join(artifact::TGT_VOCAB_FILE)).map_err(ArtifactError::from)?;
-    config.model.validate()?;
-    let template = Seq2SeqTrainer {
-        model: config.model.init::<B>(device),
-        label_smoothing: config.optimizer.label_smoothing,
-    };
-    let mut models = Vec::with_capacity(epochs.len());
-    for &epoch in epochs {
-        let model = load_checkpoint(&template, run_dir, epoch, device)?;
-        models.push(model);
-    }
-    let trainer = average::average(models).expect("at least one model");
-    artifact::save(out, &trainer.model, &config, &src_vocab, &tgt_vocab)?;
-    Ok(())
-}
-
-/// The corpus with the vocabularies of a run being resumed (so ids keep their meaning).
-fn load_corpus(config: &ExperimentConfig, options: &TrainOptions) -> Result<Corpus, TrainError> {
-    let mut corpus = config.data.load()?;
-    if options.resume {
-        corpus.src_vocab = Vocab::read_json(&options.run_dir.join(artifact::SRC_VOCAB_FILE))
-            .map_err(ArtifactError::from)?;
-        corpus.tgt_vocab = Vocab::read_json(&options.run_dir.join(artifact::TGT_VOCAB_FILE))
-            .map_err(ArtifactError::from)?;
-    }
-    Ok(corpus)
-}
-
-/// Train a model as `config` says and write it to `options.out`.
-pub fn run<B: AutodiffBackend>(
-    config: ExperimentConfig,
-    options: &TrainOptions,
-    device: B::Device,
-) -> Result<TrainReport, TrainError> {
-    run_on_devices::<B>(config, options, vec![device])
-}
-
-/// [`run`] with data-parallel training over several devices (burn-train's multi-device
-/// strategy: each device computes the gradients of its own batches, and the optimizer step is
-/// taken on the first device). One device is plain single-device training.
-pub fn run_on_devices<B: AutodiffBackend>(
-    mut config: ExperimentConfig,
-    options: &TrainOptions,
-    devices: Vec<B::Device>,
-) -> Result<TrainReport, TrainError> {
-    let Some(device) = devices.first().cloned() else {
-        return Err(TrainError::Config("no device to train on".into()));
-    };
-    let resumable = if options.resume {
-        resumable_checkpoint(&options.run_dir)?
-    } else {
-        last_checkpoint(&options.run_dir)
-    };
-    let resume_from = match (options.resume, resumable) {
-        (true, None) => return Err(TrainError::NothingToResume(options.run_dir.clone())),
-        (true, Some(epoch)) => Some(epoch),
-        (false, Some(epoch)) if !options.restart => {
-            return Err(TrainError::RunExists {
-                dir: options.run_dir.clone(),
-                epoch,
-            })
-        }
-        (false, _) => {
-            // Checkpoints, metric logs and the early-stopping history of an earlier run would
-            // otherwise mix with this one.
-            for sub in ["checkpoint", "train", "valid"] {
-                let path = options.run_dir.join(sub);
-                if path.exists() {
-                    std::fs::remove_dir_all(&path)
-                        .map_err(|source| TrainError::Io { path, source })?;
-                }
-            }
-            None
-        }
-    };
-    if config.training.batch_tokens == Some(0) {
+/// Settings that cannot train, found before any data is read.
+fn check_training_config(config: &ExperimentConfig) -> Result<(), TrainError> {
+    let training = &config.training;
+    if training.batch_tokens == Some(0) {
         return Err(TrainError::Config(
             "batch_tokens must be positive (or null for batches of batch_size pairs)".into(),
         ));
     }
-    if config.training.batch_size == 0 || config.training.epochs == 0 {
+    if training.batch_size == 0 || training.epochs == 0 {
         return Err(TrainError::Config(format!(
             "batch_size ({}) and epochs ({}) must be positive",
-            config.training.batch_size, config.training.epochs
+            training.batch_size, training.epochs
         )));
     }
     if config.optimizer.warmup_steps == 0 {
         return Err(TrainError::Config("warmup_steps must be positive".into()));
     }
+    Ok(())
+}
 
-    let corpus = load_corpus(&config, options)?;
+/// The corpus, with the vocabularies of a run being resumed (so ids keep their meaning).
+fn load_corpus(
+    config: &ExperimentConfig,
+    run: &RunDir,
+    resume: bool,
+) -> Result<Corpus, TrainError> {
+    let mut corpus = config.data.load()?;
+    if resume {
+        (corpus.src_vocab, corpus.tgt_vocab) = run.vocabs()?;
+    }
+    Ok(corpus)
+}
+
+/// Train a model as `config` says on one device and write it to `options.out`.
+pub fn run<B: AutodiffBackend>(
+    config: ExperimentConfig,
+    options: &TrainOptions,
+    device: B::Device,
+) -> Result<TrainReport, TrainError> {
+    run_with::<B>(config, options, &SingleDevice::<B>(device))
+}
+
+/// [`run`] with data-parallel training over several devices of this machine ([`MultiDevice`]);
+/// one device is plain single-device training.
+pub fn run_on_devices<B: AutodiffBackend>(
+    config: ExperimentConfig,
+    options: &TrainOptions,
+    devices: Vec<B::Device>,
+) -> Result<TrainReport, TrainError> {
+    match devices.len() {
+        0 => Err(TrainError::Config("no device to train on".into())),
+        1 => run::<B>(config, options, devices[0].clone()),
+        _ => run_with::<B>(
+            config,
+            options,
+            &MultiDevice::<B>::new(devices).expect("devices"),
+        ),
+    }
+}
+
+/// Train under any [`Strategy`]: check the outputs, load the data, launch the learner, choose
+/// and save the final weights, evaluate them on dev, write the report.
+pub fn run_with<B: AutodiffBackend>(
+    mut config: ExperimentConfig,
+    options: &TrainOptions,
+    strategy: &dyn Strategy<B>,
+) -> Result<TrainReport, TrainError> {
+    let device = strategy.main_device();
+    let run = RunDir::new(&options.run_dir);
+    // Every output location is checked before the data is read.
+    run_dir::check_output_dir(&options.out)?;
+    run_dir::check_output_dir(run.path())?;
+    check_training_config(&config)?;
+    let resume_from = run.prepare(options.resume, options.restart)?;
+
+    let corpus = load_corpus(&config, &run, options.resume)?;
     config.model.src_vocab_size = corpus.src_vocab.len();
     config.model.tgt_vocab_size = corpus.tgt_vocab.len();
     config.model.validate()?;
@@ -437,169 +255,104 @@ pub fn run_on_devices<B: AutodiffBackend>(
             String::new()
         }
     );
-
     // The run directory keeps what a resume needs: config and vocabularies.
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| TrainError::Io { path, source }
-    };
-    std::fs::create_dir_all(&options.run_dir).map_err(io(&options.run_dir))?;
-    let run_config = options.run_dir.join(artifact::CONFIG_FILE);
-    crate::fsutil::write_atomic(&run_config, config.to_string().as_bytes())
-        .map_err(io(&run_config))?;
-    for (vocab, file) in [
-        (&corpus.src_vocab, artifact::SRC_VOCAB_FILE),
-        (&corpus.tgt_vocab, artifact::TGT_VOCAB_FILE),
-    ] {
-        let path = options.run_dir.join(file);
-        vocab.write_json(&path).map_err(io(&path))?;
-    }
+    run.save_setup(&config, &corpus.src_vocab, &corpus.tgt_vocab)?;
 
-    let batch_size = config.training.batch_size;
     let seed = config.training.seed;
     B::seed(&device, seed);
     crate::model::dropout::seed(seed);
-    let train_loader = DataLoaderBuilder::new(Seq2SeqBatcher)
-        .batch_size(1) // each item is already a length-bucketed batch
-        .shuffle(seed)
-        .set_device(device.clone())
-        .build(InMemDataset::new(match config.training.batch_tokens {
-            Some(tokens) => token_buckets(train, tokens),
-            None if config.training.bucket_by_length => buckets(train, batch_size),
-            None => random_batches(train, batch_size, seed),
-        }));
-    let valid_batches = match config.training.batch_tokens {
-        Some(tokens) => token_buckets(valid, tokens),
-        None => buckets(valid, batch_size),
-    };
-    let valid_loader = DataLoaderBuilder::new(Seq2SeqBatcher)
-        .batch_size(1)
-        .set_device(device.clone())
-        .build(InMemDataset::new(valid_batches.clone()));
-
-    let trainer = Seq2SeqTrainer {
-        model: config.model.init::<B>(&device),
-        label_smoothing: config.optimizer.label_smoothing,
-    };
-    let opt = &config.optimizer;
-    let optimizer = AdamConfig::new()
-        .with_beta_1(opt.beta_1)
-        .with_beta_2(opt.beta_2)
-        .with_epsilon(opt.epsilon)
-        .with_grad_clipping(opt.grad_clip_norm.map(GradientClippingConfig::Norm))
-        .init();
-    let scheduler = NoamLrSchedulerConfig::new(opt.noam_factor)
-        .with_warmup_steps(opt.warmup_steps)
-        .with_model_size(config.model.d_model)
-        .init()
-        .map_err(TrainError::Config)?;
-
+    let valid_batches = learner::valid_batches(&config, valid);
     let interrupter = options.interrupter.clone().unwrap_or_default();
     let guard = guard::DivergenceGuard::new(interrupter.clone());
-    let mut training = SupervisedTraining::new(&options.run_dir, train_loader, valid_loader)
-        .with_interrupter(interrupter.clone())
-        .metric_train(guard.clone())
-        .metrics((AccuracyMetric::new().with_pad_token(PAD), LossMetric::new()))
-        .metric_valid_numeric(PerplexityMetric::new().with_pad_token(PAD))
-        .metric_train_numeric(LearningRateMetric::new())
-        .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
-        // burn-train's default (the last two and the best by validation loss), with as many
-        // last ones as the final average needs.
-        .with_checkpointing_strategy(
-            ComposedCheckpointingStrategy::builder()
-                .add(KeepLastNCheckpoints::new(
-                    config.training.average_last.max(2),
-                ))
-                .add(MetricCheckpointingStrategy::new(
-                    &LossMetric::<B>::new(),
-                    Aggregate::Mean,
-                    Direction::Lowest,
-                    Split::Valid,
-                ))
-                .build(),
-        )
-        .num_epochs(config.training.epochs)
-        .summary();
-    if config.training.patience > 0 {
-        training = training.early_stopping(MetricEarlyStoppingStrategy::new(
-            &LossMetric::<B>::new(),
-            Aggregate::Mean,
-            Direction::Lowest,
-            Split::Valid,
-            StoppingCondition::NoImprovementSince {
-                n_epochs: config.training.patience,
-            },
-        ));
-    }
     if let Some(epoch) = resume_from {
         println!(
             "resuming from the checkpoint of epoch {epoch} in {}",
-            options.run_dir.display()
+            run.path().display()
         );
-        training = training.checkpoint(epoch);
     }
-    if devices.len() > 1 {
-        println!("data-parallel training on {} devices", devices.len());
-        training = training.with_training_strategy(TrainingStrategy::Default(
-            ExecutionStrategy::MultiDevice(devices, MultiDeviceOptim::OptimMainDevice),
-        ));
+    if let Some(line) = strategy.describe() {
+        println!("{line}");
     }
-    if options.plain || !std::io::stdout().is_terminal() {
-        training = training.renderer(renderer::PlainRenderer::new(Duration::from_secs(10)));
-    }
+    let training = learner::training(
+        &config,
+        learner::Setup {
+            run: &run,
+            train_batches: learner::train_batches(&config, train),
+            valid_batches: valid_batches.clone(),
+            interrupter: interrupter.clone(),
+            guard: guard.clone(),
+            strategy,
+            resume_from,
+            plain: options.plain || !std::io::stdout().is_terminal(),
+        },
+    );
 
     let started = Instant::now();
-    let result = training.launch(Learner::new(trainer, optimizer, scheduler));
+    let result = training.launch(learner::learner::<B>(&config, &device)?);
     let seconds = started.elapsed().as_secs_f64();
     // Dropping the renderer prints the summary (and leaves the dashboard).
     drop(result.renderer);
     if let Some(value) = guard.tripped() {
         return Err(TrainError::Diverged {
             value,
-            epoch: last_checkpoint(&options.run_dir).unwrap_or(0) + 1,
-            dir: options.run_dir.join("checkpoint"),
+            epoch: run.last_checkpoint().unwrap_or(0) + 1,
+            dir: run.checkpoint_dir(),
         });
     }
     if interrupter.should_stop() {
         println!(
             "training interrupted during epoch {}; the checkpoints of finished epochs are kept (continue with --resume)",
-            last_checkpoint(&options.run_dir).unwrap_or(0) + 1
+            run.last_checkpoint().unwrap_or(0) + 1
         );
     }
-    // The final model is the kept checkpoint with the lowest validation loss.
-    let (mut trainer, best) =
-        best_checkpoint(result.model, &options.run_dir, &valid_batches, &device)?;
-    if let Some((epoch, loss)) = best {
-        println!("best single checkpoint: epoch {epoch}, validation loss {loss:.4}");
-    }
-    let mut averaged_epochs = None;
-    if config.training.average_last > 1 {
-        if let Some((averaged, epochs, loss)) = averaged_checkpoints(
-            &trainer,
-            &options.run_dir,
-            config.training.average_last,
-            &valid_batches,
-            &device,
-        )? {
-            println!("using the average of epochs {epochs:?}: validation loss {loss:.4}");
-            trainer = averaged;
-            averaged_epochs = Some(epochs);
-        }
-    }
-    let model = trainer.model;
-
-    let epochs_done = checkpoints(&options.run_dir).last().copied().unwrap_or(0);
+    let epochs_done = run.last_checkpoint().unwrap_or(0);
     if epochs_done == 0 {
         // Stopped before the first epoch ended: a part-trained model must not replace
         // whatever model is already in the output directory.
         return Err(TrainError::StoppedEarly(options.out.clone()));
     }
+    if !strategy.is_leader() {
+        return Ok(TrainReport {
+            epochs: epochs_done,
+            train_pairs: corpus.train.len() - dropped,
+            dropped_too_long: dropped,
+            seconds,
+            target_tokens_per_second: 0.0,
+            dev_exact_match: None,
+            dev_evaluated: 0,
+            averaged_epochs: None,
+        });
+    }
+
+    let chosen = finish::choose(
+        result.model,
+        &run,
+        config.training.average_last,
+        &valid_batches,
+        &device,
+    )?;
+    if let Some((epoch, loss)) = chosen.best {
+        println!("best single checkpoint: epoch {epoch}, validation loss {loss:.4}");
+    }
+    if let Some((epochs, loss)) = &chosen.averaged {
+        println!("using the average of epochs {epochs:?}: validation loss {loss:.4}");
+    }
+    let predictor = Predictor::new(
+        LoadedModel {
+            model: chosen.trainer.model,
+            config: config.clone(),
+            src_vocab: corpus.src_vocab.clone(),
+            tgt_vocab: corpus.tgt_vocab.clone(),
+        },
+        device.clone(),
+    );
+    let loaded = &predictor.loaded;
     artifact::save(
         &options.out,
-        &model,
+        &loaded.model,
         &config,
-        &corpus.src_vocab,
-        &corpus.tgt_vocab,
+        &loaded.src_vocab,
+        &loaded.tgt_vocab,
     )?;
     println!("model written to {}", options.out.display());
 
@@ -607,25 +360,23 @@ pub fn run_on_devices<B: AutodiffBackend>(
         .dev
         .iter()
         .take(config.training.eval_examples)
+        .cloned()
         .collect();
-    let dev_exact_match = (!eval.is_empty()).then(|| {
-        let started = Instant::now();
-        let correct = exact_matches(
-            &model,
+    let dev = (!eval.is_empty()).then(|| {
+        let report = crate::eval::evaluate(
+            &predictor,
             &eval,
-            &corpus.src_vocab,
-            &corpus.tgt_vocab,
-            max_len,
-            &device,
+            &Decoding::greedy(),
+            128,
+            &mut |_, _, _| {},
         );
-        let rate = correct as f64 / eval.len() as f64;
         println!(
             "dev exact match (greedy, {} items): {:.2}% [{:.1}s]",
-            eval.len(),
-            100.0 * rate,
-            started.elapsed().as_secs_f64()
+            report.items,
+            100.0 * report.exact_match,
+            report.seconds
         );
-        rate
+        report
     });
     let epochs_run = epochs_done.saturating_sub(resume_from.unwrap_or(0)).max(1);
     let report = TrainReport {
@@ -634,9 +385,9 @@ pub fn run_on_devices<B: AutodiffBackend>(
         dropped_too_long: dropped,
         seconds,
         target_tokens_per_second: (train_tokens * epochs_run) as f64 / seconds,
-        dev_exact_match,
-        dev_evaluated: eval.len(),
-        averaged_epochs,
+        dev_exact_match: dev.as_ref().map(|r| r.exact_match),
+        dev_evaluated: dev.as_ref().map_or(0, |r| r.items),
+        averaged_epochs: chosen.averaged.map(|(epochs, _)| epochs),
     };
     let report_path = options.out.join("train_report.json");
     crate::fsutil::write_atomic(
@@ -645,45 +396,9 @@ pub fn run_on_devices<B: AutodiffBackend>(
             .expect("report serializes")
             .as_bytes(),
     )
-    .map_err(io(&report_path))?;
+    .map_err(|source| TrainError::Io {
+        path: report_path,
+        source,
+    })?;
     Ok(report)
 }
-
-/// Count references whose greedy decoding equals one of their targets.
-fn exact_matches<B: Backend>(
-    model: &crate::model::Transformer<B>,
-    items: &[&data::Reference],
-    src_vocab: &Vocab,
-    tgt_vocab: &Vocab,
-    max_len: usize,
-    device: &B::Device,
-) -> usize {
-    let mut correct = 0;
-    for chunk in items.chunks(128) {
-        let pairs: Vec<EncodedPair> = chunk
-            .iter()
-            .map(|r| EncodedPair {
-                src: src_vocab
-                    .encode(&r.src, true)
-                    .expect("allow_unk never fails"),
-                tgt: Vec::new(),
-            })
-            .collect();
-        let batch = Seq2SeqBatcher.batch_pairs::<B>(&pairs, device);
-        let hyps = greedy(model, batch.src, batch.src_padding, max_len);
-        for (hyp, reference) in hyps.iter().zip(chunk) {
-            let decoded: Vec<String> = tgt_vocab
-                .decode(&hyp.tokens)
-                .into_iter()
-                .map(String::from)
-                .collect();
-            if reference.targets.contains(&decoded) {
-                correct += 1;
-            }
-        }
-    }
-    correct
-}
-
-/// The inference model type of a trainer (for callers that name it).
-pub type InferenceTrainer<B> = <Seq2SeqTrainer<B> as AutodiffModule<B>>::InnerModule;

@@ -1,0 +1,93 @@
+//! The one decoding step that greedy search, beam search and the benchmark share: feed the
+//! newest token of every row through the decoder (with the KV cache), project to the
+//! vocabulary, and return next-token log-probabilities.
+
+use crate::model::{DecoderCache, Transformer};
+use crate::vocab::{BEGIN, PAD};
+use burn::prelude::*;
+
+/// The encoder output of a batch of rows and the decoder's cache for them: the state of an
+/// incremental decode.
+pub struct Stepper<'a, B: Backend> {
+    model: &'a Transformer<B>,
+    memory: Tensor<B, 3>,
+    src_padding: Tensor<B, 2, Bool>,
+    cache: DecoderCache<B>,
+    /// Added to the logits before the softmax: `-inf` at PAD and BEGIN, 0 elsewhere.
+    forbidden: Tensor<B, 3>,
+}
+
+impl<'a, B: Backend> Stepper<'a, B> {
+    /// Encode `src`; each input becomes `repeat` consecutive rows (a beam's hypotheses).
+    ///
+    /// # Shapes
+    /// - `src`, `src_padding`: `[n_inputs, src_len]`; the rows are `n_inputs * repeat`
+    pub fn new(
+        model: &'a Transformer<B>,
+        src: Tensor<B, 2, Int>,
+        src_padding: Tensor<B, 2, Bool>,
+        repeat: usize,
+    ) -> Self {
+        let [n_inputs, _src_len] = src.dims();
+        let device = src.device();
+        let mut memory = model.encode(src, Some(src_padding.clone())).memory;
+        let mut src_padding = src_padding;
+        if repeat > 1 {
+            let index: Vec<i64> = (0..n_inputs as i64)
+                .flat_map(|i| std::iter::repeat_n(i, repeat))
+                .collect();
+            let index = Tensor::<B, 1, Int>::from_data(
+                TensorData::new(index, [n_inputs * repeat]),
+                &device,
+            );
+            memory = memory.select(0, index.clone());
+            src_padding = src_padding.select(0, index);
+        }
+        // PAD and BEGIN are never generated (fairseq forbids both): a model whose BEGIN logit
+        // happens to be the largest would otherwise write `<s>` into its output.
+        let vocab = model.tgt_vocab_size();
+        let mut bias = vec![0.0f32; vocab];
+        bias[PAD] = f32::NEG_INFINITY;
+        bias[BEGIN] = f32::NEG_INFINITY;
+        let forbidden = Tensor::<B, 3>::from_data(TensorData::new(bias, [1, 1, vocab]), &device);
+        Self {
+            model,
+            memory,
+            src_padding,
+            cache: DecoderCache::new(model.n_decoder_layers()),
+            forbidden,
+        }
+    }
+
+    /// Keep row `index[r]` of the previous step as row `r` (beam search reorders its
+    /// hypotheses); the encoder output and the cache follow.
+    ///
+    /// # Shapes
+    /// - `index`: `[rows]` (the number of rows stays the same)
+    pub fn reorder(&mut self, index: Tensor<B, 1, Int>) {
+        let cache = std::mem::replace(&mut self.cache, DecoderCache::new(0));
+        self.cache = cache.select(index);
+    }
+
+    /// Log-probabilities of the token after `last` (each row's newest token).
+    ///
+    /// # Shapes
+    /// - `last`: `[rows, 1]`
+    /// - output: `[rows, tgt_vocab]`
+    pub fn next_log_probs(&mut self, last: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+        let [rows, _one] = last.dims();
+        let hidden = self
+            .model
+            .decode(
+                last,
+                &self.memory,
+                Some(self.src_padding.clone()),
+                None,
+                Some(&mut self.cache),
+            )
+            .hidden; // [rows, 1, d_model]
+        let logits = self.model.generate(hidden) + self.forbidden.clone(); // [rows, 1, vocab]
+        let [_, _, vocab] = logits.dims();
+        burn::tensor::activation::log_softmax(logits, 2).reshape([rows, vocab])
+    }
+}

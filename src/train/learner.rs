@@ -1,0 +1,141 @@
+//! Putting burn-train's learner together: data loaders, metrics, checkpointing, early
+//! stopping, progress display, the optimizer and the schedule.
+
+use super::guard::DivergenceGuard;
+use super::renderer::PlainRenderer;
+use super::run_dir::RunDir;
+use super::strategy::{Components, Strategy};
+use super::{Seq2SeqTrainer, TrainError};
+use crate::config::ExperimentConfig;
+use crate::data::batcher::{buckets, random_batches, token_buckets, EncodedPair};
+use crate::data::Seq2SeqBatcher;
+use crate::vocab::PAD;
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::data::dataset::InMemDataset;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::lr_scheduler::noam::NoamLrSchedulerConfig;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::tensor::backend::AutodiffBackend;
+use burn::train::checkpoint::{
+    ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
+};
+use burn::train::metric::store::{Aggregate, Direction, Split};
+use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, PerplexityMetric};
+use burn::train::{
+    Interrupter, Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining,
+};
+use std::time::Duration;
+
+/// The training batches of `train` as the config says: token-budget buckets, length buckets of
+/// `batch_size` pairs, or random batches.
+pub fn train_batches(config: &ExperimentConfig, train: Vec<EncodedPair>) -> Vec<Vec<EncodedPair>> {
+    let training = &config.training;
+    match training.batch_tokens {
+        Some(tokens) => token_buckets(train, tokens),
+        None if training.bucket_by_length => buckets(train, training.batch_size),
+        None => random_batches(train, training.batch_size, training.seed),
+    }
+}
+
+/// The validation batches (length-sorted, so padding is small).
+pub fn valid_batches(config: &ExperimentConfig, valid: Vec<EncodedPair>) -> Vec<Vec<EncodedPair>> {
+    match config.training.batch_tokens {
+        Some(tokens) => token_buckets(valid, tokens),
+        None => buckets(valid, config.training.batch_size),
+    }
+}
+
+/// What the learner needs besides the config.
+pub struct Setup<'a, B: AutodiffBackend> {
+    pub run: &'a RunDir,
+    pub train_batches: Vec<Vec<EncodedPair>>,
+    pub valid_batches: Vec<Vec<EncodedPair>>,
+    pub interrupter: Interrupter,
+    pub guard: DivergenceGuard,
+    pub strategy: &'a dyn Strategy<B>,
+    pub resume_from: Option<usize>,
+    pub plain: bool,
+}
+
+/// burn-train's supervised training, configured.
+pub fn training<B: AutodiffBackend>(
+    config: &ExperimentConfig,
+    setup: Setup<'_, B>,
+) -> SupervisedTraining<Components<B>> {
+    let device = setup.strategy.main_device();
+    let seed = config.training.seed;
+    let train_loader = DataLoaderBuilder::new(Seq2SeqBatcher)
+        .batch_size(1) // each item is already a batch
+        .shuffle(seed)
+        .set_device(device.clone())
+        .build(InMemDataset::new(setup.train_batches));
+    let valid_loader = DataLoaderBuilder::new(Seq2SeqBatcher)
+        .batch_size(1)
+        .set_device(device)
+        .build(InMemDataset::new(setup.valid_batches));
+    let mut training = SupervisedTraining::new(setup.run.path(), train_loader, valid_loader)
+        .with_interrupter(setup.interrupter)
+        .metric_train(setup.guard)
+        .metrics((AccuracyMetric::new().with_pad_token(PAD), LossMetric::new()))
+        .metric_valid_numeric(PerplexityMetric::new().with_pad_token(PAD))
+        .metric_train_numeric(LearningRateMetric::new())
+        .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
+        // burn-train's default (the last two and the best by validation loss), with as many
+        // last ones as the final average needs.
+        .with_checkpointing_strategy(
+            ComposedCheckpointingStrategy::builder()
+                .add(KeepLastNCheckpoints::new(
+                    config.training.average_last.max(2),
+                ))
+                .add(MetricCheckpointingStrategy::new(
+                    &LossMetric::<B>::new(),
+                    Aggregate::Mean,
+                    Direction::Lowest,
+                    Split::Valid,
+                ))
+                .build(),
+        )
+        .num_epochs(config.training.epochs)
+        .with_training_strategy(setup.strategy.training_strategy())
+        .summary();
+    if config.training.patience > 0 {
+        training = training.early_stopping(MetricEarlyStoppingStrategy::new(
+            &LossMetric::<B>::new(),
+            Aggregate::Mean,
+            Direction::Lowest,
+            Split::Valid,
+            StoppingCondition::NoImprovementSince {
+                n_epochs: config.training.patience,
+            },
+        ));
+    }
+    if let Some(epoch) = setup.resume_from {
+        training = training.checkpoint(epoch);
+    }
+    if setup.plain {
+        training = training.renderer(PlainRenderer::new(Duration::from_secs(10)));
+    }
+    training
+}
+
+/// A fresh model with the paper's optimizer (Adam, gradient clipping) and Noam schedule.
+pub fn learner<B: AutodiffBackend>(
+    config: &ExperimentConfig,
+    device: &B::Device,
+) -> Result<Learner<Components<B>>, TrainError> {
+    let trainer = Seq2SeqTrainer {
+        model: config.model.init::<B>(device),
+        label_smoothing: config.optimizer.label_smoothing,
+    };
+    let opt = &config.optimizer;
+    let optimizer = opt
+        .adam()
+        .with_grad_clipping(opt.grad_clip_norm.map(GradientClippingConfig::Norm))
+        .init();
+    let scheduler = NoamLrSchedulerConfig::new(opt.noam_factor)
+        .with_warmup_steps(opt.warmup_steps)
+        .with_model_size(config.model.d_model)
+        .init()
+        .map_err(TrainError::Config)?;
+    Ok(Learner::new(trainer, optimizer, scheduler))
+}

@@ -1,0 +1,42 @@
+//! The training-strategy seam: how the learner's steps are spread over devices and processes.
+//!
+//! A strategy says which device holds the model, what burn-train's learner is told, and
+//! whether this process is the one that writes checkpoints and the final model. Each strategy
+//! is one file here; `train::run_with` takes any of them. Today: [`SingleDevice`] and
+//! [`MultiDevice`] (several devices of one machine).
+
+mod multi_device;
+mod single_device;
+
+pub use multi_device::MultiDevice;
+pub use single_device::SingleDevice;
+
+use super::Seq2SeqTrainer;
+use burn::lr_scheduler::noam::NoamLrScheduler;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::Adam;
+use burn::tensor::backend::AutodiffBackend;
+use burn::train::{LearningComponentsMarker, TrainingStrategy};
+
+/// What burn-train's learner trains: our model, Adam and the Noam schedule.
+pub type Components<B> = LearningComponentsMarker<
+    B,
+    NoamLrScheduler,
+    Seq2SeqTrainer<B>,
+    OptimizerAdaptor<Adam, Seq2SeqTrainer<B>, B>,
+>;
+
+/// How training is spread over hardware.
+pub trait Strategy<B: AutodiffBackend> {
+    /// The device the model is initialised on and batches are loaded to.
+    fn main_device(&self) -> B::Device;
+    /// A line for the log, if the strategy is worth naming.
+    fn describe(&self) -> Option<String>;
+    /// What burn-train's learner is told.
+    fn training_strategy(&self) -> TrainingStrategy<Components<B>>;
+    /// Whether this process writes the final model and the report (one process of several
+    /// does).
+    fn is_leader(&self) -> bool {
+        true
+    }
+}
