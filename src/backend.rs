@@ -59,6 +59,136 @@ impl DeviceSet for burn::backend::wgpu::WgpuDevice {
     }
 }
 
+/// Why a backend cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("no GPU adapter for wgpu ({0}); install a Vulkan, Metal or DX12 driver (on Linux without a GPU: apt install mesa-vulkan-drivers), or choose --backend ndarray")]
+    NoAdapter(String),
+}
+
+/// A backend this binary was built with (the `--backend` choices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendChoice {
+    #[cfg(feature = "ndarray")]
+    /// CPU (ndarray).
+    Ndarray,
+    #[cfg(feature = "flex")]
+    /// CPU (Burn's pure-Rust flex backend).
+    Flex,
+    #[cfg(feature = "wgpu")]
+    /// GPU through WebGPU (Vulkan, Metal, DX12), without kernel fusion (reliable).
+    Wgpu,
+    #[cfg(feature = "wgpu")]
+    /// The same with burn-fusion's kernel fusion (burn 0.21.0 can panic with it in training:
+    /// tracel-ai/burn#4347).
+    WgpuFusion,
+}
+
+impl Default for BackendChoice {
+    fn default() -> Self {
+        #[cfg(feature = "wgpu")]
+        return BackendChoice::Wgpu;
+        #[cfg(all(feature = "flex", not(feature = "wgpu")))]
+        return BackendChoice::Flex;
+        #[cfg(all(feature = "ndarray", not(feature = "flex"), not(feature = "wgpu")))]
+        return BackendChoice::Ndarray;
+    }
+}
+
+/// The version line: crate version, Burn version, compiled-in backends.
+pub fn version() -> &'static str {
+    let mut backends = Vec::new();
+    if cfg!(feature = "ndarray-openblas") {
+        backends.push("ndarray (system OpenBLAS)");
+    } else if cfg!(feature = "ndarray") {
+        backends.push("ndarray");
+    }
+    if cfg!(feature = "flex") {
+        backends.push("flex");
+    }
+    if cfg!(feature = "wgpu") {
+        backends.push("wgpu");
+    }
+    Box::leak(
+        format!(
+            "{} (burn 0.21.0; backends: {})",
+            env!("CARGO_PKG_VERSION"),
+            backends.join(", ")
+        )
+        .into_boxed_str(),
+    )
+}
+
+/// The default wgpu device, set up explicitly so the adapter's name can be printed.
+#[cfg(feature = "wgpu")]
+pub fn wgpu_device(name: &str) -> Result<burn::backend::wgpu::WgpuDevice, BackendError> {
+    use burn::backend::wgpu::{graphics::AutoGraphicsApi, init_setup, RuntimeOptions, WgpuDevice};
+    let device = WgpuDevice::default();
+    // cubecl panics when no adapter is found; turn that into an error without its backtrace.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let setup = std::panic::catch_unwind(|| {
+        init_setup::<AutoGraphicsApi>(&device, RuntimeOptions::default())
+    });
+    std::panic::set_hook(hook);
+    let setup = setup.map_err(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        BackendError::NoAdapter(why)
+    })?;
+    let info = setup.adapter.get_info();
+    eprintln!(
+        "backend: {name} ({}, {:?}, {:?})",
+        info.name, info.backend, info.device_type
+    );
+    Ok(device)
+}
+
+/// Run `$body` with `B` bound to the chosen backend and `device` to its default device.
+#[macro_export]
+macro_rules! with_backend {
+    ($choice:expr, |$B:ident, $device:ident| $body:expr) => {
+        match $choice {
+            #[cfg(feature = "ndarray")]
+            $crate::backend::BackendChoice::Ndarray => {
+                type $B = $crate::backend::NdArray;
+                let $device = Default::default();
+                eprintln!(
+                    "backend: ndarray (CPU{})",
+                    if cfg!(feature = "ndarray-openblas") {
+                        ", system OpenBLAS"
+                    } else {
+                        ""
+                    }
+                );
+                $body
+            }
+            #[cfg(feature = "flex")]
+            $crate::backend::BackendChoice::Flex => {
+                type $B = $crate::backend::Flex;
+                let $device = Default::default();
+                eprintln!("backend: flex (CPU)");
+                $body
+            }
+            #[cfg(feature = "wgpu")]
+            $crate::backend::BackendChoice::Wgpu => {
+                type $B = $crate::backend::Wgpu;
+                let $device = $crate::backend::wgpu_device("wgpu")?;
+                $body
+            }
+            #[cfg(feature = "wgpu")]
+            $crate::backend::BackendChoice::WgpuFusion => {
+                type $B = $crate::backend::WgpuFusion;
+                let $device = $crate::backend::wgpu_device("wgpu-fusion")?;
+                $body
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     #[cfg(feature = "ndarray")]

@@ -116,7 +116,13 @@ impl ExperimentConfig {
                 OptimizerConfig::new()
                     .with_warmup_steps(200)
                     .with_noam_factor(0.5),
-                TrainingConfig::new().with_epochs(8).with_batch_size(64),
+                // Random batches: the synthetic tasks have few distinct lengths, so length
+                // buckets would each hold one length, and the reverse task learns about twice as
+                // fast from mixed batches (>= 99% with any seed in 8 epochs).
+                TrainingConfig::new()
+                    .with_epochs(8)
+                    .with_batch_size(64)
+                    .with_bucket_by_length(false),
             ),
             Preset::Compact => (
                 TransformerConfig::new()

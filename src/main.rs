@@ -2,10 +2,12 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use seq2seq::backend::{version, BackendChoice};
 use seq2seq::config::{ExperimentConfig, Preset};
 use seq2seq::data::{Reference, TaskKind, Tokenization};
 use seq2seq::decode::Decoding;
 use seq2seq::infer::Predictor;
+use seq2seq::with_backend;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -279,129 +281,6 @@ struct ImportArgs {
 enum TokensArg {
     Char,
     Whitespace,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum BackendChoice {
-    #[cfg(feature = "ndarray")]
-    /// CPU (ndarray).
-    Ndarray,
-    #[cfg(feature = "flex")]
-    /// CPU (Burn's pure-Rust flex backend).
-    Flex,
-    #[cfg(feature = "wgpu")]
-    /// GPU through WebGPU (Vulkan, Metal, DX12), without kernel fusion (reliable).
-    Wgpu,
-    #[cfg(feature = "wgpu")]
-    /// The same with burn-fusion's kernel fusion (burn 0.21.0 can panic with it in training:
-    /// tracel-ai/burn#4347).
-    WgpuFusion,
-}
-
-impl Default for BackendChoice {
-    fn default() -> Self {
-        #[cfg(feature = "wgpu")]
-        return BackendChoice::Wgpu;
-        #[cfg(all(feature = "flex", not(feature = "wgpu")))]
-        return BackendChoice::Flex;
-        #[cfg(all(feature = "ndarray", not(feature = "flex"), not(feature = "wgpu")))]
-        return BackendChoice::Ndarray;
-    }
-}
-
-fn version() -> &'static str {
-    let mut backends = Vec::new();
-    if cfg!(feature = "ndarray-openblas") {
-        backends.push("ndarray (system OpenBLAS)");
-    } else if cfg!(feature = "ndarray") {
-        backends.push("ndarray");
-    }
-    if cfg!(feature = "flex") {
-        backends.push("flex");
-    }
-    if cfg!(feature = "wgpu") {
-        backends.push("wgpu");
-    }
-    Box::leak(
-        format!(
-            "{} (burn 0.21.0; backends: {})",
-            env!("CARGO_PKG_VERSION"),
-            backends.join(", ")
-        )
-        .into_boxed_str(),
-    )
-}
-
-/// The default wgpu device, set up explicitly so the adapter's name can be printed.
-#[cfg(feature = "wgpu")]
-fn wgpu_device(name: &str) -> Result<burn::backend::wgpu::WgpuDevice> {
-    use burn::backend::wgpu::{graphics::AutoGraphicsApi, init_setup, RuntimeOptions, WgpuDevice};
-    let device = WgpuDevice::default();
-    // cubecl panics when no adapter is found; turn that into an error without its backtrace.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let setup = std::panic::catch_unwind(|| {
-        init_setup::<AutoGraphicsApi>(&device, RuntimeOptions::default())
-    });
-    std::panic::set_hook(hook);
-    let setup = setup.map_err(|panic| {
-        let why = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        anyhow::anyhow!(
-            "no GPU adapter for wgpu ({why}); install a Vulkan, Metal or DX12 driver (on Linux \
-             without a GPU: apt install mesa-vulkan-drivers), or choose --backend ndarray"
-        )
-    })?;
-    let info = setup.adapter.get_info();
-    eprintln!(
-        "backend: {name} ({}, {:?}, {:?})",
-        info.name, info.backend, info.device_type
-    );
-    Ok(device)
-}
-
-/// Run `$body` with `B` bound to the chosen backend and `device` to its default device.
-macro_rules! with_backend {
-    ($choice:expr, |$B:ident, $device:ident| $body:expr) => {
-        match $choice {
-            #[cfg(feature = "ndarray")]
-            BackendChoice::Ndarray => {
-                type $B = seq2seq::backend::NdArray;
-                let $device = Default::default();
-                eprintln!(
-                    "backend: ndarray (CPU{})",
-                    if cfg!(feature = "ndarray-openblas") {
-                        ", system OpenBLAS"
-                    } else {
-                        ""
-                    }
-                );
-                $body
-            }
-            #[cfg(feature = "flex")]
-            BackendChoice::Flex => {
-                type $B = seq2seq::backend::Flex;
-                let $device = Default::default();
-                eprintln!("backend: flex (CPU)");
-                $body
-            }
-            #[cfg(feature = "wgpu")]
-            BackendChoice::Wgpu => {
-                type $B = seq2seq::backend::Wgpu;
-                let $device = wgpu_device("wgpu")?;
-                $body
-            }
-            #[cfg(feature = "wgpu")]
-            BackendChoice::WgpuFusion => {
-                type $B = seq2seq::backend::WgpuFusion;
-                let $device = wgpu_device("wgpu-fusion")?;
-                $body
-            }
-        }
-    };
 }
 
 fn experiment_config(args: &TrainArgs) -> Result<ExperimentConfig> {
@@ -852,47 +731,6 @@ fn attention(backend: BackendChoice, args: AttentionArgs) -> Result<()> {
     Ok(())
 }
 
-/// Run `scripts/bench_pytorch.py` with `extra` arguments (2 threads by default, passive OpenMP
-/// waiting) and parse the JSON object of its last output line.
-fn run_pytorch_script(args: &BenchArgs, extra: &[&std::ffi::OsStr]) -> Result<serde_json::Value> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_pytorch.py");
-    let out = std::process::Command::new(&args.python)
-        .arg(&script)
-        .args(["--threads", &args.torch_threads.to_string()])
-        .args(extra)
-        .env("OMP_WAIT_POLICY", "PASSIVE")
-        .output()
-        .with_context(|| format!("cannot run {} {}", args.python, script.display()))?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{} failed: {}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .last()
-            .unwrap_or("")
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().last().unwrap_or("");
-    serde_json::from_str(line)
-        .with_context(|| format!("unexpected output from {}: {line}", script.display()))
-}
-
-fn pytorch_bench(
-    args: &BenchArgs,
-    config: &seq2seq::bench::BenchConfig,
-) -> Result<seq2seq::bench::BenchResult> {
-    let (windows, steps) = (config.windows.to_string(), config.steps.to_string());
-    let mut extra: Vec<&std::ffi::OsStr> = ["--windows", &windows, "--steps", &steps]
-        .into_iter()
-        .map(std::ffi::OsStr::new)
-        .collect();
-    if args.quick {
-        extra.push("--quick".as_ref());
-    }
-    Ok(serde_json::from_value(run_pytorch_script(args, &extra)?)?)
-}
-
 /// The G2P workload's recipe and data, as `bench` options say.
 fn g2p_workload(args: &BenchArgs) -> Result<seq2seq::bench::g2p::G2pWorkload> {
     let text = std::fs::read_to_string(&args.g2p_config)
@@ -926,17 +764,12 @@ fn g2p_workload(args: &BenchArgs) -> Result<seq2seq::bench::g2p::G2pWorkload> {
         .context("cannot load the G2P workload")
 }
 
-/// PyTorch's target tokens/s on the same G2P batches (`bench_pytorch.py --g2p`).
-fn pytorch_g2p(args: &BenchArgs, workload: &seq2seq::bench::g2p::G2pWorkload) -> Result<f64> {
-    let file = std::env::temp_dir().join(format!("seq2seq-g2p-bench-{}.json", std::process::id()));
-    std::fs::write(&file, workload.to_json().to_string())
-        .with_context(|| format!("cannot write {}", file.display()))?;
-    let value = run_pytorch_script(args, &["--g2p".as_ref(), file.as_os_str()]);
-    let _ = std::fs::remove_file(&file);
-    let value = value?;
-    value["g2p_train_tokens_per_s"]
-        .as_f64()
-        .with_context(|| format!("no g2p_train_tokens_per_s in {value}"))
+/// How `bench` runs the PyTorch side.
+fn pytorch_options(args: &BenchArgs) -> seq2seq::bench::pytorch::PytorchOptions {
+    seq2seq::bench::pytorch::PytorchOptions {
+        python: args.python.clone(),
+        threads: args.torch_threads,
+    }
 }
 
 /// One row of the bench table; the last column is "how many times better": the throughput
@@ -968,7 +801,7 @@ fn bench_g2p(backend: BackendChoice, args: &BenchArgs) -> Result<serde_json::Val
     let theirs = if args.no_pytorch {
         None
     } else {
-        match pytorch_g2p(args, &workload) {
+        match seq2seq::bench::pytorch::g2p(&pytorch_options(args), &workload) {
             Ok(rate) => Some(rate),
             Err(err) => {
                 eprintln!("warning: no PyTorch comparison on the G2P workload: {err:#}");
@@ -1025,7 +858,7 @@ fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
     let theirs = if args.no_pytorch {
         None
     } else {
-        match pytorch_bench(&args, &config) {
+        match seq2seq::bench::pytorch::reference(&pytorch_options(&args), &config, args.quick) {
             Ok(result) => Some(result),
             Err(err) => {
                 eprintln!("warning: no PyTorch comparison: {err:#}");

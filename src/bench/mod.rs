@@ -3,6 +3,7 @@
 
 pub mod builtin;
 pub mod g2p;
+pub mod pytorch;
 
 use crate::data::batcher::EncodedPair;
 use crate::data::{Seq2SeqBatch, Seq2SeqBatcher};

@@ -8,6 +8,7 @@
 use super::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 use super::dropout::{Dropout, DropoutConfig};
 use super::feed_forward::{Activation, FeedForward, FeedForwardConfig};
+use super::sublayer::Sublayer;
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::prelude::*;
@@ -172,25 +173,12 @@ impl<B: Backend> DecoderLayer<B> {
         cross_mask: Option<Tensor<B, 4, Bool>>,
         cache: Option<&mut LayerCache<B>>,
     ) -> LayerOutput<B> {
-        let norm_first = self.norm_first;
-        // Pre-norm normalises a sublayer's input; post-norm normalises after the residual sum.
-        let pre = |norm: &LayerNorm<B>, x: &Tensor<B, 3>| {
-            if norm_first {
-                norm.forward(x.clone())
-            } else {
-                x.clone()
-            }
-        };
-        let post = |norm: &LayerNorm<B>, x: Tensor<B, 3>| {
-            if norm_first {
-                x
-            } else {
-                norm.forward(x)
-            }
+        let sub = Sublayer {
+            norm_first: self.norm_first,
         };
 
         // Masked self-attention; with a cache, this step's keys/values are appended to the past.
-        let [q, mut k, mut v] = self.self_attn.project_self(pre(&self.norm1, &x));
+        let [q, mut k, mut v] = self.self_attn.project_self(sub.input(&self.norm1, &x));
         let mut cache = cache;
         if let Some(cache) = cache.as_deref_mut() {
             if let Some((past_k, past_v)) = cache.self_kv.take() {
@@ -200,10 +188,10 @@ impl<B: Backend> DecoderLayer<B> {
             cache.self_kv = Some((k.clone(), v.clone()));
         }
         let attn = self.self_attn.attend(q, k, v, self_mask);
-        let x = post(&self.norm1, x + self.dropout.forward(attn.context));
+        let x = sub.output(&self.norm1, &self.dropout, x, attn.context);
 
         // Cross-attention: queries from the decoder, keys/values from the encoder output.
-        let q = self.cross_attn.project_query(pre(&self.norm2, &x));
+        let q = self.cross_attn.project_query(sub.input(&self.norm2, &x));
         let (k, v) = match cache {
             Some(LayerCache {
                 cross_kv: Some(kv), ..
@@ -216,10 +204,10 @@ impl<B: Backend> DecoderLayer<B> {
             None => self.cross_attn.project_key_value(memory.clone()),
         };
         let cross = self.cross_attn.attend(q, k, v, cross_mask);
-        let x = post(&self.norm2, x + self.dropout.forward(cross.context));
+        let x = sub.output(&self.norm2, &self.dropout, x, cross.context);
 
-        let ff = self.ffn.forward(pre(&self.norm3, &x));
-        let x = post(&self.norm3, x + self.dropout.forward(ff));
+        let ff = self.ffn.forward(sub.input(&self.norm3, &x));
+        let x = sub.output(&self.norm3, &self.dropout, x, ff);
         (x, attn.weights, cross.weights)
     }
 }

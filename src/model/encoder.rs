@@ -4,6 +4,7 @@
 use super::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 use super::dropout::{Dropout, DropoutConfig};
 use super::feed_forward::{Activation, FeedForward, FeedForwardConfig};
+use super::sublayer::Sublayer;
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::prelude::*;
@@ -102,22 +103,15 @@ impl<B: Backend> EncoderLayer<B> {
         x: Tensor<B, 3>,
         mask: Option<Tensor<B, 4, Bool>>,
     ) -> (Tensor<B, 3>, Tensor<B, 4>) {
-        if self.norm_first {
-            let attn = self
-                .self_attn
-                .forward_self(self.norm1.forward(x.clone()), mask);
-            let x = x + self.dropout.forward(attn.context);
-            let ff = self.ffn.forward(self.norm2.forward(x.clone()));
-            (x + self.dropout.forward(ff), attn.weights)
-        } else {
-            let attn = self.self_attn.forward_self(x.clone(), mask);
-            let x = self.norm1.forward(x + self.dropout.forward(attn.context));
-            let ff = self.ffn.forward(x.clone());
-            (
-                self.norm2.forward(x + self.dropout.forward(ff)),
-                attn.weights,
-            )
-        }
+        let sub = Sublayer {
+            norm_first: self.norm_first,
+        };
+        let attn = self
+            .self_attn
+            .forward_self(sub.input(&self.norm1, &x), mask);
+        let x = sub.output(&self.norm1, &self.dropout, x, attn.context);
+        let ff = self.ffn.forward(sub.input(&self.norm2, &x));
+        (sub.output(&self.norm2, &self.dropout, x, ff), attn.weights)
     }
 }
 

@@ -7,6 +7,7 @@ pub mod encoder;
 pub mod feed_forward;
 pub mod mask;
 pub mod positional;
+pub mod sublayer;
 pub mod tokenwise;
 pub mod transformer;
 
