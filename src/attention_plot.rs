@@ -151,3 +151,64 @@ mod tests {
         assert!(dark.0[0] < mid.0[0] && mid.0[0] < 255);
     }
 }
+
+/// Which attention of a decoded input to draw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// Decoder queries over encoder keys.
+    Cross,
+    /// Encoder self-attention.
+    Encoder,
+    /// Masked decoder self-attention.
+    Decoder,
+}
+
+/// One panel per layer and head of the chosen attention (`None`: all three, cross first), with
+/// the tokens on each axis, and the number of heads (panels per row).
+pub fn panels(maps: &crate::infer::AttentionMaps, which: Option<Section>) -> (Vec<Panel>, usize) {
+    // Decoder position i reads BEGIN and the outputs before i.
+    let mut decoder_keys = vec!["<s>".to_string()];
+    decoder_keys.extend(maps.output[..maps.output.len() - 1].iter().cloned());
+    let sections = [
+        (
+            Section::Cross,
+            "cross",
+            &maps.cross,
+            &maps.output,
+            &maps.source,
+        ),
+        (
+            Section::Encoder,
+            "enc-self",
+            &maps.encoder,
+            &maps.source,
+            &maps.source,
+        ),
+        (
+            Section::Decoder,
+            "dec-self",
+            &maps.decoder,
+            &maps.output,
+            &decoder_keys,
+        ),
+    ];
+    let mut panels = Vec::new();
+    let mut heads = 1;
+    for (section, name, layers, rows, cols) in sections {
+        if which.is_some_and(|w| w != section) {
+            continue;
+        }
+        for (l, layer) in layers.iter().enumerate() {
+            heads = layer.len();
+            for (h, weights) in layer.iter().enumerate() {
+                panels.push(Panel {
+                    title: format!("{name} L{} H{}", l + 1, h + 1),
+                    rows: rows.clone(),
+                    cols: cols.clone(),
+                    weights: weights.clone(),
+                });
+            }
+        }
+    }
+    (panels, heads)
+}

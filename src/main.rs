@@ -659,56 +659,20 @@ fn eval(backend: BackendChoice, args: EvalArgs) -> Result<()> {
 }
 
 fn attention(backend: BackendChoice, args: AttentionArgs) -> Result<()> {
-    use seq2seq::attention_plot::{render, Panel};
+    use seq2seq::attention_plot::{panels, render, Section};
     with_backend!(backend, |B, device| {
         let predictor = Predictor::<B>::load(&args.model, device)
             .with_context(|| format!("cannot load model {}", args.model.display()))?;
         let maps = predictor
             .attention(&args.text, args.unk)
             .with_context(|| format!("cannot decode {:?}", args.text))?;
-        let mut decoder_keys = vec!["<s>".to_string()];
-        decoder_keys.extend(maps.output[..maps.output.len() - 1].iter().cloned());
-        let sections = [
-            (
-                AttentionKind::Cross,
-                "cross",
-                &maps.cross,
-                &maps.output,
-                &maps.source,
-            ),
-            (
-                AttentionKind::Encoder,
-                "enc-self",
-                &maps.encoder,
-                &maps.source,
-                &maps.source,
-            ),
-            (
-                AttentionKind::Decoder,
-                "dec-self",
-                &maps.decoder,
-                &maps.output,
-                &decoder_keys,
-            ),
-        ];
-        let mut panels = Vec::new();
-        let mut heads = 1;
-        for (kind, name, layers, rows, cols) in sections {
-            if args.kind != AttentionKind::All && args.kind != kind {
-                continue;
-            }
-            for (l, layer) in layers.iter().enumerate() {
-                heads = layer.len();
-                for (h, weights) in layer.iter().enumerate() {
-                    panels.push(Panel {
-                        title: format!("{name} L{} H{}", l + 1, h + 1),
-                        rows: rows.clone(),
-                        cols: cols.clone(),
-                        weights: weights.clone(),
-                    });
-                }
-            }
-        }
+        let which = match args.kind {
+            AttentionKind::Cross => Some(Section::Cross),
+            AttentionKind::Encoder => Some(Section::Encoder),
+            AttentionKind::Decoder => Some(Section::Decoder),
+            AttentionKind::All => None,
+        };
+        let (panels, heads) = panels(&maps, which);
         let heading = format!(
             "{} -> {}",
             args.text,
