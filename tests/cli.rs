@@ -19,6 +19,21 @@ fn temp_dir(name: &str) -> TempDir {
     TempDir::new("cli", name)
 }
 
+/// `seq2seq train --task TASK --config CONFIG --out OUT` (tiny preset for the synthetic tasks).
+fn train_with_config(task: &str, config: &std::path::Path, out: &std::path::Path) -> Output {
+    seq2seq(&[
+        "train",
+        "--task",
+        task,
+        "--preset",
+        "tiny",
+        "--config",
+        &config.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+    ])
+}
+
 fn fixture(file: &str) -> String {
     fixture_path(file).display().to_string()
 }
@@ -181,18 +196,7 @@ fn missing_model_and_bad_config_give_one_line_errors() {
     let dir = temp_dir("badcfg");
     let cfg = dir.join("c.json");
     std::fs::write(&cfg, r#"{"model": {"d_model": 30, "n_heads": 4}}"#).unwrap();
-    let out = seq2seq(&[
-        "train",
-        "--task",
-        "copy",
-        "--preset",
-        "tiny",
-        "--config",
-        &cfg.display().to_string(),
-        "--out",
-        &dir.join("m").display().to_string(),
-        "--plain",
-    ]);
+    let out = train_with_config("copy", &cfg, &dir.join("m"));
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("d_model (30) must be divisible by n_heads (4)"),
@@ -200,15 +204,7 @@ fn missing_model_and_bad_config_give_one_line_errors() {
         stderr(&out)
     );
     std::fs::write(&cfg, r#"{"training": {"epoch": 3}}"#).unwrap();
-    let out = seq2seq(&[
-        "train",
-        "--task",
-        "copy",
-        "--config",
-        &cfg.display().to_string(),
-        "--out",
-        &dir.join("m").display().to_string(),
-    ]);
+    let out = train_with_config("copy", &cfg, &dir.join("m"));
     assert!(
         stderr(&out).contains("unknown field `training.epoch`"),
         "{}",
@@ -552,17 +548,7 @@ fn errors_name_their_cause_once() {
     assert_eq!(err.matches("Is a directory").count(), 1, "{err}");
     let config = dir.join("bad.json");
     std::fs::write(&config, r#"{"model": {"d_model": 0}}"#).unwrap();
-    let out = seq2seq(&[
-        "train",
-        "--task",
-        "reverse",
-        "--preset",
-        "tiny",
-        "--config",
-        &config.display().to_string(),
-        "--out",
-        &dir.join("m").display().to_string(),
-    ]);
+    let out = train_with_config("reverse", &config, &dir.join("m"));
     let err = stderr(&out);
     assert!(!out.status.success());
     assert_eq!(err.matches("must be greater than 0").count(), 1, "{err}");

@@ -70,30 +70,30 @@ pub fn choose<B: Backend>(
         best: None,
         averaged: None,
     };
-    let epochs = run.checkpoints();
+    // Each kept checkpoint is read once, for both the best-loss choice and the average.
+    let mut loaded = Vec::new();
+    for epoch in run.checkpoints() {
+        loaded.push((epoch, load_checkpoint(&chosen.trainer, run, epoch, device)?));
+    }
     if !valid.is_empty() {
-        for &epoch in &epochs {
-            let candidate = load_checkpoint(&chosen.trainer, run, epoch, device)?;
-            let loss = validation_loss(&candidate, valid, device);
+        for (epoch, candidate) in &loaded {
+            let loss = validation_loss(candidate, valid, device);
             if loss.is_finite() && chosen.best.is_none_or(|(_, best)| loss < best) {
-                chosen.best = Some((epoch, loss));
-                chosen.trainer = candidate;
+                chosen.best = Some((*epoch, loss));
+                chosen.trainer = candidate.clone();
             }
         }
     }
-    let last = &epochs[epochs.len().saturating_sub(average_last)..];
+    let last = loaded.split_off(loaded.len().saturating_sub(average_last));
     if average_last > 1 && last.len() >= 2 {
-        let mut models = Vec::with_capacity(last.len());
-        for &epoch in last {
-            models.push(load_checkpoint(&chosen.trainer, run, epoch, device)?);
-        }
+        let (epochs, models): (Vec<usize>, Vec<_>) = last.into_iter().unzip();
         chosen.trainer = average::average(models).expect("at least two models");
         let loss = if valid.is_empty() {
             f64::NAN
         } else {
             validation_loss(&chosen.trainer, valid, device)
         };
-        chosen.averaged = Some((last.to_vec(), loss));
+        chosen.averaged = Some((epochs, loss));
     }
     Ok(chosen)
 }
