@@ -3,11 +3,12 @@
 
 Usage:
   python3 scripts/bench_ctranslate2.py --model CT2_DIR --words FILE [--beam K] [--batch B]
-      [--lenpen A] [--order sorted|input] [--threads N] [--out FILE] [--json]
+      [--lenpen A] [--order sorted|input] [--threads N] [--out FILE] [--scores] [--json]
 
 Inputs are one word per line, split like `seq2seq infer` does for G2P (trimmed, lowercased,
 one token per character; no BEGIN/END on the source). Output is one line per input, phonemes
-separated by spaces, in input order, like `seq2seq infer` (inputs it would refuse, empty or
+separated by spaces, in input order, like `seq2seq infer` (with --scores, a tab and the
+hypothesis' log-probability follow: the sum over its tokens, END included; inputs it would refuse, empty or
 longer than max_len or with unknown characters, are reported on stderr and get no line, as there).
 
 Decoding settings chosen to match `seq2seq infer --beam K --lenpen A`:
@@ -47,6 +48,8 @@ def main():
                    help="set OMP_WAIT_POLICY before loading CTranslate2; PASSIVE avoids the "
                         "spin-wait collapse when the cores are shared with another busy process")
     p.add_argument("--out", default=None, help="write outputs here (default: stdout)")
+    p.add_argument("--scores", action="store_true",
+                   help="append a tab and the hypothesis' log-probability to each output line")
     p.add_argument("--json", action="store_true", help="print a JSON summary line on stderr")
     args = p.parse_args()
     if args.omp_wait_policy:
@@ -92,6 +95,7 @@ def main():
         min_decoding_length=0,
         max_input_length=0,
         num_hypotheses=1,
+        return_scores=args.scores,
     )
 
     def decode():
@@ -112,6 +116,8 @@ def main():
     outputs = [None] * len(lines)
     for i, result in zip(index, results):
         outputs[i] = " ".join(result.hypotheses[0])
+        if args.scores:
+            outputs[i] += f"\t{result.scores[0]:.6f}"
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
     for o in outputs:
         if o is not None:

@@ -103,6 +103,32 @@ impl<B: Backend> Predictor<B> {
             .map(|list| list.iter().map(|h| self.to_prediction(h)).collect())
             .collect()
     }
+
+    /// Decode any number of encoded inputs, `batch_size` at a time, the batches cut from the
+    /// inputs sorted by length (less padding, and rows of a batch finish together); the
+    /// predictions come back in input order. `done` is called after each batch with the number
+    /// of inputs decoded so far.
+    pub fn predict_many(
+        &self,
+        inputs: &[Vec<usize>],
+        decoding: &Decoding,
+        batch_size: usize,
+        done: &mut dyn FnMut(usize),
+    ) -> Vec<Vec<Prediction>> {
+        let mut order: Vec<usize> = (0..inputs.len()).collect();
+        order.sort_by_key(|&i| inputs[i].len());
+        let mut out: Vec<Vec<Prediction>> = vec![Vec::new(); inputs.len()];
+        let mut decoded = 0;
+        for chunk in order.chunks(batch_size.max(1)) {
+            let batch: Vec<Vec<usize>> = chunk.iter().map(|&i| inputs[i].clone()).collect();
+            for (&i, predictions) in chunk.iter().zip(self.predict(&batch, decoding)) {
+                out[i] = predictions;
+            }
+            decoded += chunk.len();
+            done(decoded);
+        }
+        out
+    }
 }
 
 /// Attention weights of one decoded input, per layer and head.

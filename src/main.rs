@@ -100,6 +100,29 @@ struct BenchArgs {
     /// Only the G2P workload (no reference configuration, no epoch estimates).
     #[arg(long)]
     g2p_only: bool,
+    /// Inference section: the trained model whose decoding is timed against CTranslate2 on
+    /// the same weights (converted by scripts/ctranslate2_convert.py).
+    #[arg(long, default_value = "artifacts/g014b2b")]
+    infer_model: PathBuf,
+    /// Words decoded in the inference section: the model's dev split, then its training
+    /// pairs (0 = skip the section; skipped with --quick unless --infer-only).
+    #[arg(long, default_value_t = 1000)]
+    infer_words: usize,
+    /// Batch sizes of the inference section (0 = all words in one batch).
+    #[arg(long, value_delimiter = ',', default_value = "1,64,0")]
+    infer_batches: Vec<usize>,
+    /// Beam sizes of the inference section (1 = greedy).
+    #[arg(long, value_delimiter = ',', default_value = "1,5")]
+    infer_beams: Vec<usize>,
+    /// Only the inference section.
+    #[arg(long)]
+    infer_only: bool,
+    /// Skip CTranslate2 in the inference section (ours only).
+    #[arg(long)]
+    no_ctranslate2: bool,
+    /// CTranslate2's intra_threads.
+    #[arg(long, default_value_t = 2)]
+    ct2_threads: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -533,18 +556,17 @@ fn infer(backend: BackendChoice, args: InferArgs) -> Result<()> {
             }
             answers.push(Ok(listed));
         }
-        for chunk in pending.chunks(args.decode.batch_size) {
-            let ids: Vec<Vec<usize>> = chunk.iter().map(|(_, ids)| ids.clone()).collect();
-            for ((i, _), predictions) in chunk.iter().zip(predictor.predict(&ids, &decoding)) {
-                let list = answers[*i].as_mut().expect("pending inputs have answers");
-                for p in predictions {
-                    if list.len() < nbest && !list.iter().any(|a| a.text == p.text) {
-                        list.push(Answer {
-                            text: p.text,
-                            source: Source::Model,
-                            score: Some(p.score),
-                        });
-                    }
+        let ids: Vec<Vec<usize>> = pending.iter().map(|(_, ids)| ids.clone()).collect();
+        let decoded = predictor.predict_many(&ids, &decoding, args.decode.batch_size, &mut |_| {});
+        for ((i, _), predictions) in pending.iter().zip(decoded) {
+            let list = answers[*i].as_mut().expect("pending inputs have answers");
+            for p in predictions {
+                if list.len() < nbest && !list.iter().any(|a| a.text == p.text) {
+                    list.push(Answer {
+                        text: p.text,
+                        source: Source::Model,
+                        score: Some(p.score),
+                    });
                 }
             }
         }
@@ -795,14 +817,100 @@ fn bench_g2p(backend: BackendChoice, args: &BenchArgs) -> Result<serde_json::Val
     }))
 }
 
+/// The inference section: prints its table and returns its JSON.
+fn bench_inference(backend: BackendChoice, args: &BenchArgs) -> Result<serde_json::Value> {
+    use seq2seq::bench::inference;
+    anyhow::ensure!(
+        args.infer_beams.iter().all(|&b| b >= 1),
+        "--infer-beams: beam sizes start at 1 (greedy)"
+    );
+    let rows = with_backend!(backend, |B, device| {
+        let predictor = Predictor::<B>::load(&args.infer_model, device)
+            .with_context(|| format!("cannot load {}", args.infer_model.display()))?;
+        let words = inference::sample_words(&predictor.loaded.config.data, args.infer_words)
+            .context("cannot read the words to decode (the model's data)")?;
+        anyhow::ensure!(!words.is_empty(), "no words to decode");
+        let options = inference::InferenceOptions {
+            model: args.infer_model.clone(),
+            batches: args
+                .infer_batches
+                .iter()
+                .map(|&b| if b == 0 { words.len() } else { b })
+                .collect(),
+            beams: args.infer_beams.clone(),
+            python: (!args.no_ctranslate2).then(|| args.python.clone()),
+            threads: args.ct2_threads,
+            words,
+        };
+        let ct2 = match &options.python {
+            None => None,
+            Some(python) => match inference::Ct2Side::prepare(
+                python,
+                options.threads,
+                &options.model,
+                &options.words,
+            ) {
+                Ok(side) => Some(side),
+                Err(err) => {
+                    eprintln!(
+                        "warning: no CTranslate2 comparison: {:#}",
+                        anyhow::Error::new(err)
+                    );
+                    None
+                }
+            },
+        };
+        eprintln!(
+            "inference: {} words from {}",
+            options.words.len(),
+            args.infer_model.display()
+        );
+        inference::compare(&predictor, &options, ct2.as_ref(), &mut |row| {
+            eprintln!(
+                "  beam {} batch {}: {:.1} words/s{}",
+                row.beam,
+                row.batch,
+                row.seq2seq_words_per_s,
+                row.ctranslate2_words_per_s
+                    .map_or(String::new(), |t| format!(", CTranslate2 {t:.1}"))
+            )
+        })
+        .context("a sampled word cannot be decoded by the model")?
+    });
+    print!("{}", inference::table(&rows));
+    for row in &rows {
+        for (word, ours, theirs) in row.differ.iter().take(5) {
+            println!(
+                "  differs (beam {}, batch {}): {word}: ours {ours:?}, CTranslate2 {theirs:?}",
+                row.beam, row.batch
+            );
+        }
+    }
+    Ok(serde_json::json!({
+        "model": args.infer_model,
+        "backend": format!("{backend:?}").to_lowercase(),
+        "rows": rows,
+    }))
+}
+
+fn write_json(path: &std::path::Path, report: &serde_json::Value) -> Result<()> {
+    seq2seq::fsutil::write_atomic(path, serde_json::to_string_pretty(report)?.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
+    if args.infer_only {
+        let inference = bench_inference(backend, &args)?;
+        if let Some(path) = &args.json {
+            write_json(path, &serde_json::json!({ "inference": inference }))?;
+        }
+        return Ok(());
+    }
     if args.g2p_only {
         bench_header();
         let g2p = bench_g2p(backend, &args)?;
         if let Some(path) = &args.json {
-            let report = serde_json::json!({ "g2p_workload": g2p });
-            seq2seq::fsutil::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            write_json(path, &serde_json::json!({ "g2p_workload": g2p }))?;
         }
         return Ok(());
     }
@@ -915,6 +1023,17 @@ fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
             }
         }
     };
+    let inference = if args.quick || args.infer_words == 0 {
+        None
+    } else {
+        match bench_inference(backend, &args) {
+            Ok(report) => Some(report),
+            Err(err) => {
+                eprintln!("warning: inference section skipped: {err:#}");
+                None
+            }
+        }
+    };
     if let Some(path) = &args.json {
         let report = serde_json::json!({
             "config": config,
@@ -923,9 +1042,9 @@ fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
             "reference_ratio": theirs.as_ref().map(|t| ours.train_tokens_per_s / t.train_tokens_per_s),
             "g2p_workload": g2p,
             "g2p_epoch": epochs,
+            "inference": inference,
         });
-        seq2seq::fsutil::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_json(path, &report)?;
     }
     Ok(())
 }

@@ -210,3 +210,59 @@ fn pad_and_begin_are_never_generated() {
         }
     }
 }
+
+/// Issue 15: CTranslate2 (`pip install ctranslate2`), given the shipped G2P model's weights by
+/// `scripts/ctranslate2_convert.py`, decodes the same words to the same outputs as we do,
+/// greedy and beam 5, at batch 1 and 64; where the outputs differ, the two hypotheses'
+/// log-probabilities must be tied. Skips (saying so) when CTranslate2 is not installed; CI
+/// installs it (`.ci/run`).
+#[test]
+fn ctranslate2_decodes_the_shipped_g2p_model_as_we_do() {
+    use seq2seq::bench::inference::{compare, sample_words, Ct2Side, InferenceOptions};
+    let python = std::env::var("SEQ2SEQ_PYTHON").unwrap_or_else(|_| "python3".into());
+    let found = std::process::Command::new(&python)
+        .args(["-c", "import ctranslate2, numpy, safetensors"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !found {
+        eprintln!(
+            "SKIPPED ctranslate2_decodes_the_shipped_g2p_model_as_we_do: {python} cannot import \
+             ctranslate2, numpy and safetensors (pip install ctranslate2 numpy safetensors)"
+        );
+        return;
+    }
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/g014b2b");
+    let predictor =
+        seq2seq::infer::Predictor::<seq2seq::backend::Flex>::load(&model, Default::default())
+            .unwrap();
+    let words = sample_words(&predictor.loaded.config.data, 200).unwrap();
+    assert_eq!(words.len(), 200);
+    let ct2 = Ct2Side::prepare(&python, 2, &model, &words).unwrap();
+    let options = InferenceOptions {
+        model,
+        words,
+        batches: vec![1, 64],
+        beams: vec![1, 5],
+        python: Some(python),
+        threads: 2,
+    };
+    let rows = compare(&predictor, &options, Some(&ct2), &mut |_| {}).unwrap();
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        println!(
+            "beam {} batch {}: {} same, {} tied, score gap {:.2e}; {:.0} vs {:.0} words/s",
+            row.beam,
+            row.batch,
+            row.same,
+            row.tied,
+            row.score_gap,
+            row.seq2seq_words_per_s,
+            row.ctranslate2_words_per_s.unwrap()
+        );
+        assert!(row.differ.is_empty(), "{:?}", row.differ);
+        assert_eq!(row.same + row.tied, 200);
+        assert!(row.same >= 195, "{} of 200 the same", row.same);
+        // Same output, same log-probability: the engines compute the same function.
+        assert!(row.score_gap < 1e-3, "score gap {}", row.score_gap);
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod builtin;
 pub mod g2p;
+pub mod inference;
 pub mod pytorch;
 
 use crate::data::batcher::EncodedPair;

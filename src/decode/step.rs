@@ -13,7 +13,7 @@ pub struct Stepper<'a, B: Backend> {
     memory: Tensor<B, 3>,
     src_padding: Tensor<B, 2, Bool>,
     cache: DecoderCache<B>,
-    /// Added to the logits before the softmax: `-inf` at PAD and BEGIN, 0 elsewhere.
+    /// Added to the log-probabilities: `-inf` at PAD and BEGIN, 0 elsewhere.
     forbidden: Tensor<B, 3>,
 }
 
@@ -69,6 +69,18 @@ impl<'a, B: Backend> Stepper<'a, B> {
         self.cache = cache.select(index);
     }
 
+    /// Keep only rows `index` (in that order), dropping the others: finished rows leave the
+    /// batch so later steps do not compute them. The encoder output, its padding and the cache
+    /// follow.
+    ///
+    /// # Shapes
+    /// - `index`: `[kept_rows]`
+    pub fn keep(&mut self, index: Tensor<B, 1, Int>) {
+        self.reorder(index.clone());
+        self.memory = self.memory.clone().select(0, index.clone());
+        self.src_padding = self.src_padding.clone().select(0, index);
+    }
+
     /// Log-probabilities of the token after `last` (each row's newest token).
     ///
     /// # Shapes
@@ -86,8 +98,11 @@ impl<'a, B: Backend> Stepper<'a, B> {
                 Some(&mut self.cache),
             )
             .hidden; // [rows, 1, d_model]
-        let logits = self.model.generate(hidden) + self.forbidden.clone(); // [rows, 1, vocab]
+        let logits = self.model.generate(hidden); // [rows, 1, vocab]
         let [_, _, vocab] = logits.dims();
-        burn::tensor::activation::log_softmax(logits, 2).reshape([rows, vocab])
+        // Forbidden after the softmax, not before (as fairseq does): the scores stay the
+        // model's own log-probabilities, not renormalised over the allowed tokens.
+        (burn::tensor::activation::log_softmax(logits, 2) + self.forbidden.clone())
+            .reshape([rows, vocab])
     }
 }

@@ -4,6 +4,7 @@
 use super::guard::DivergenceGuard;
 use super::renderer::PlainRenderer;
 use super::run_dir::RunDir;
+use super::settle::{Settled, ValidEpochs};
 use super::strategy::{Components, Strategy};
 use super::{Seq2SeqTrainer, TrainError};
 use crate::config::ExperimentConfig;
@@ -64,6 +65,8 @@ pub fn training<B: AutodiffBackend>(
 ) -> SupervisedTraining<Components<B>> {
     let device = setup.strategy.main_device();
     let seed = config.training.seed;
+    // Checkpoint choice and early stopping wait for each epoch's validation metrics.
+    let valid_epochs = ValidEpochs::new(setup.resume_from.unwrap_or(0));
     let train_loader = DataLoaderBuilder::new(Seq2SeqBatcher)
         .batch_size(1) // each item is already a batch
         .shuffle(seed)
@@ -82,7 +85,8 @@ pub fn training<B: AutodiffBackend>(
         .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
         // burn-train's default (the last two and the best by validation loss), with as many
         // last ones as the final average needs.
-        .with_checkpointing_strategy(
+        .metric_valid(valid_epochs.clone())
+        .with_checkpointing_strategy(Settled::new(
             ComposedCheckpointingStrategy::builder()
                 .add(KeepLastNCheckpoints::new(
                     config.training.average_last.max(2),
@@ -94,7 +98,8 @@ pub fn training<B: AutodiffBackend>(
                     Split::Valid,
                 ))
                 .build(),
-        )
+            valid_epochs,
+        ))
         .num_epochs(config.training.epochs)
         .with_training_strategy(setup.strategy.training_strategy())
         .summary();

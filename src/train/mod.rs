@@ -11,6 +11,7 @@ pub mod guard;
 pub mod learner;
 pub mod renderer;
 pub mod run_dir;
+pub mod settle;
 pub mod step;
 pub mod strategy;
 
@@ -306,6 +307,12 @@ pub fn run_with<B: AutodiffBackend>(
         );
     }
     let epochs_done = run.last_checkpoint().unwrap_or(0);
+    if !interrupter.should_stop() && epochs_done < config.training.epochs {
+        println!(
+            "early stopping after epoch {epochs_done}: the validation loss has not improved for {} epochs (training.patience)",
+            config.training.patience
+        );
+    }
     if epochs_done == 0 {
         // Stopped before the first epoch ended: a part-trained model must not replace
         // whatever model is already in the output directory.
