@@ -130,7 +130,7 @@ pub fn decode_steps<B: Backend>(
     let [batch, src_len] = src.dims();
     let device = src.device();
     let no_padding = Tensor::<B, 2, Int>::zeros([batch, src_len], &device).equal_elem(1);
-    let mut stepper = crate::decode::Stepper::new(model, src, no_padding, 1);
+    let mut stepper = crate::decode::Stepper::new(model, src, no_padding);
     let mut input = Tensor::<B, 2, Int>::full([batch, 1], BEGIN as i64, &device);
     let mut out = Vec::with_capacity(steps);
     for _ in 0..steps {

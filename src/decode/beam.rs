@@ -47,8 +47,10 @@ impl BeamConfig {
 /// Next-token log-probabilities for rows of partial hypotheses.
 pub trait Scorer {
     /// `prefixes[r]` is row `r`'s tokens so far (BEGIN first); `parents[r]` is the row of the
-    /// previous call that row `r` extends (`None` on the first call, when rows are fresh).
-    /// Returns one log-probability vector over the vocabulary per row.
+    /// previous call that row `r` extends (`None` on the first call, when the rows are the
+    /// inputs themselves, one each). Rows may be fewer or more than in the previous call: a
+    /// beam search starts from one row per input, widens to `beam` rows, and drops the rows of
+    /// inputs that are done. Returns one log-probability vector over the vocabulary per row.
     fn next_log_probs(
         &mut self,
         prefixes: &[Vec<usize>],
@@ -56,53 +58,66 @@ pub trait Scorer {
     ) -> Vec<Vec<f32>>;
 }
 
-/// Beam search for `n_inputs` inputs; the scorer's rows are `n_inputs * beam`, input-major.
-/// Returns per input up to `nbest` hypotheses, best first.
+/// A live partial hypothesis: its input, tokens so far (BEGIN first) and log-probability.
+#[derive(Debug, Clone)]
+struct Live {
+    input: usize,
+    prefix: Vec<usize>,
+    log_prob: f64,
+}
+
+/// Beam search for `n_inputs` inputs. The scorer sees only live rows, grouped by input: one
+/// row per input at the first step (its `beam` rows would all be the same), then up to `beam`
+/// per input until the input is done. Returns per input up to `nbest` hypotheses, best first.
 pub fn beam_search<S: Scorer>(
     scorer: &mut S,
     n_inputs: usize,
     config: &BeamConfig,
 ) -> Vec<Vec<Hypothesis>> {
     let k = config.beam.max(1);
-    let rows = n_inputs * k;
-    let mut prefixes: Vec<Vec<usize>> = vec![vec![BEGIN]; rows];
-    // Only beam 0 of each input is live at the start: the others would duplicate it.
-    let mut log_probs: Vec<f64> = (0..rows)
-        .map(|r| if r % k == 0 { 0.0 } else { f64::NEG_INFINITY })
+    let mut live: Vec<Live> = (0..n_inputs)
+        .map(|input| Live {
+            input,
+            prefix: vec![BEGIN],
+            log_prob: 0.0,
+        })
         .collect();
     let mut finished: Vec<Vec<Hypothesis>> = vec![Vec::new(); n_inputs];
     let mut done = vec![false; n_inputs];
     let mut parents: Option<Vec<usize>> = None;
 
     for _ in 0..config.max_steps.max(1) {
+        if live.is_empty() {
+            break;
+        }
+        let prefixes: Vec<Vec<usize>> = live.iter().map(|l| l.prefix.clone()).collect();
         let next = scorer.next_log_probs(&prefixes, parents.as_deref());
-        let mut new_prefixes = prefixes.clone();
-        let mut new_log_probs = vec![f64::NEG_INFINITY; rows];
-        let mut new_parents: Vec<usize> = (0..rows).collect();
-        for input in 0..n_inputs {
-            if done[input] {
-                continue;
-            }
-            // Every (beam, token) extension of this input, best first.
+        let mut new_live: Vec<Live> = Vec::with_capacity(live.len() * k);
+        let mut new_parents: Vec<usize> = Vec::with_capacity(live.len() * k);
+        let mut first = 0;
+        while first < live.len() {
+            let input = live[first].input;
+            let end = first
+                + live[first..]
+                    .iter()
+                    .take_while(|l| l.input == input)
+                    .count();
+            // Every (row, token) extension of this input, best first.
             let mut candidates: Vec<(f64, usize, usize)> = Vec::new();
-            for beam in 0..k {
-                let row = input * k + beam;
-                if log_probs[row] == f64::NEG_INFINITY {
-                    continue;
-                }
+            for row in first..end {
                 for (token, &lp) in next[row].iter().enumerate() {
-                    candidates.push((log_probs[row] + lp as f64, row, token));
+                    candidates.push((live[row].log_prob + lp as f64, row, token));
                 }
             }
             candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
             // Extensions by END finish; the best k others stay alive.
-            let mut kept = 0;
+            let kept_from = new_live.len();
             for (lp, row, token) in candidates {
-                if lp == f64::NEG_INFINITY || kept == k {
+                if lp == f64::NEG_INFINITY || new_live.len() - kept_from == k {
                     break;
                 }
                 if token == END {
-                    let tokens = prefixes[row][1..].to_vec();
+                    let tokens = live[row].prefix[1..].to_vec();
                     let score = config.score(lp, tokens.len() + 1);
                     finished[input].push(Hypothesis {
                         tokens,
@@ -111,20 +126,23 @@ pub fn beam_search<S: Scorer>(
                         finished: true,
                     });
                 } else {
-                    let slot = input * k + kept;
-                    let mut prefix = prefixes[row].clone();
+                    let mut prefix = live[row].prefix.clone();
                     prefix.push(token);
-                    new_prefixes[slot] = prefix;
-                    new_log_probs[slot] = lp;
-                    new_parents[slot] = row;
-                    kept += 1;
+                    new_live.push(Live {
+                        input,
+                        prefix,
+                        log_prob: lp,
+                    });
+                    new_parents.push(row);
                 }
             }
             // Done when k hypotheses have finished and no live one can still beat the k-th:
             // log-probabilities only fall, but the length penalty's divisor grows, so a live
             // hypothesis is bounded by its log-probability over the largest divisor.
-            let best_alive = (0..kept)
-                .map(|b| new_log_probs[input * k + b])
+            let kept = new_live.len() - kept_from;
+            let best_alive = new_live[kept_from..]
+                .iter()
+                .map(|l| l.log_prob)
                 .fold(f64::NEG_INFINITY, f64::max);
             let bound = if config.lenpen == 0.0 {
                 best_alive
@@ -135,33 +153,27 @@ pub fn beam_search<S: Scorer>(
             list.sort_by(|a, b| b.score.total_cmp(&a.score));
             if kept == 0 || (list.len() >= k && list[k - 1].score >= bound) {
                 done[input] = true;
+                // Its rows leave the batch.
+                new_live.truncate(kept_from);
+                new_parents.truncate(kept_from);
             }
+            first = end;
         }
-        prefixes = new_prefixes;
-        log_probs = new_log_probs;
+        live = new_live;
         parents = Some(new_parents);
-        if done.iter().all(|&d| d) {
-            break;
-        }
     }
     // Inputs cut off by the length limit keep their live beams as unfinished hypotheses.
-    for input in 0..n_inputs {
-        if !done[input] {
-            for beam in 0..k {
-                let row = input * k + beam;
-                if log_probs[row] > f64::NEG_INFINITY {
-                    let tokens = prefixes[row][1..].to_vec();
-                    let score = config.score(log_probs[row], tokens.len());
-                    finished[input].push(Hypothesis {
-                        tokens,
-                        log_prob: log_probs[row],
-                        score,
-                        finished: false,
-                    });
-                }
-            }
-        }
-        let list = &mut finished[input];
+    for l in live {
+        let tokens = l.prefix[1..].to_vec();
+        let score = config.score(l.log_prob, tokens.len());
+        finished[l.input].push(Hypothesis {
+            tokens,
+            log_prob: l.log_prob,
+            score,
+            finished: false,
+        });
+    }
+    for list in &mut finished {
         list.sort_by(|a, b| b.score.total_cmp(&a.score));
         list.truncate(config.nbest.max(1));
     }
@@ -176,7 +188,7 @@ pub struct TransformerScorer<'a, B: Backend> {
 }
 
 impl<'a, B: Backend> TransformerScorer<'a, B> {
-    /// Encode the inputs and repeat each `beam` times (rows input-major).
+    /// Encode the inputs: one row each (the search widens them to beams as it goes).
     ///
     /// # Shapes
     /// - `src`, `src_padding`: `[n_inputs, src_len]`
@@ -184,11 +196,10 @@ impl<'a, B: Backend> TransformerScorer<'a, B> {
         model: &'a Transformer<B>,
         src: Tensor<B, 2, Int>,
         src_padding: Tensor<B, 2, Bool>,
-        beam: usize,
     ) -> Self {
         let device = src.device();
         Self {
-            stepper: Stepper::new(model, src, src_padding, beam),
+            stepper: Stepper::new(model, src, src_padding),
             device,
         }
     }
@@ -203,7 +214,7 @@ impl<B: Backend> Scorer for TransformerScorer<'_, B> {
         let rows = prefixes.len();
         if let Some(parents) = parents {
             let index: Vec<i64> = parents.iter().map(|&p| p as i64).collect();
-            self.stepper.reorder(Tensor::<B, 1, Int>::from_data(
+            self.stepper.keep(Tensor::<B, 1, Int>::from_data(
                 TensorData::new(index, [rows]),
                 &self.device,
             ));
@@ -236,7 +247,7 @@ pub fn beam<B: Backend>(
         max_steps: config.max_steps.min(model.max_len()),
         ..*config
     };
-    let mut scorer = TransformerScorer::new(model, src, src_padding, config.beam.max(1));
+    let mut scorer = TransformerScorer::new(model, src, src_padding);
     beam_search(&mut scorer, n_inputs, &config)
 }
 

@@ -21,7 +21,7 @@ pub fn greedy<B: Backend>(
     let [batch, _src_len] = src.dims();
     let device = src.device();
     let max_steps = max_steps.min(model.max_len());
-    let mut stepper = Stepper::new(model, src, src_padding, 1);
+    let mut stepper = Stepper::new(model, src, src_padding);
     let mut hyps = vec![
         Hypothesis {
             tokens: Vec::new(),

@@ -18,31 +18,17 @@ pub struct Stepper<'a, B: Backend> {
 }
 
 impl<'a, B: Backend> Stepper<'a, B> {
-    /// Encode `src`; each input becomes `repeat` consecutive rows (a beam's hypotheses).
+    /// Encode `src`: one row per input.
     ///
     /// # Shapes
-    /// - `src`, `src_padding`: `[n_inputs, src_len]`; the rows are `n_inputs * repeat`
+    /// - `src`, `src_padding`: `[rows, src_len]`
     pub fn new(
         model: &'a Transformer<B>,
         src: Tensor<B, 2, Int>,
         src_padding: Tensor<B, 2, Bool>,
-        repeat: usize,
     ) -> Self {
-        let [n_inputs, _src_len] = src.dims();
         let device = src.device();
-        let mut memory = model.encode(src, Some(src_padding.clone())).memory;
-        let mut src_padding = src_padding;
-        if repeat > 1 {
-            let index: Vec<i64> = (0..n_inputs as i64)
-                .flat_map(|i| std::iter::repeat_n(i, repeat))
-                .collect();
-            let index = Tensor::<B, 1, Int>::from_data(
-                TensorData::new(index, [n_inputs * repeat]),
-                &device,
-            );
-            memory = memory.select(0, index.clone());
-            src_padding = src_padding.select(0, index);
-        }
+        let memory = model.encode(src, Some(src_padding.clone())).memory;
         // PAD and BEGIN are never generated (fairseq forbids both): a model whose BEGIN logit
         // happens to be the largest would otherwise write `<s>` into its output.
         let vocab = model.tgt_vocab_size();
@@ -59,25 +45,25 @@ impl<'a, B: Backend> Stepper<'a, B> {
         }
     }
 
-    /// Keep row `index[r]` of the previous step as row `r` (beam search reorders its
-    /// hypotheses); the encoder output and the cache follow.
-    ///
-    /// # Shapes
-    /// - `index`: `[rows]` (the number of rows stays the same)
-    pub fn reorder(&mut self, index: Tensor<B, 1, Int>) {
+    /// The cache's rows as `index` says (see [`Stepper::keep`]).
+    fn reorder(&mut self, index: Tensor<B, 1, Int>) {
         let cache = std::mem::replace(&mut self.cache, DecoderCache::new(0));
         self.cache = cache.select(index);
     }
 
-    /// Keep only rows `index` (in that order), dropping the others: finished rows leave the
-    /// batch so later steps do not compute them. The encoder output, its padding and the cache
-    /// follow.
+    /// Continue with rows `index` of the previous step, in that order: finished rows leave the
+    /// batch so later steps do not compute them, beams move, rows repeat as one row per input
+    /// widens into a beam. The source padding and the cache follow.
     ///
     /// # Shapes
     /// - `index`: `[kept_rows]`
     pub fn keep(&mut self, index: Tensor<B, 1, Int>) {
+        // The encoder output is read at the first step only (the cache then holds each
+        // layer's cross-attention keys and values): later, it is not worth copying.
+        if self.cache.len == 0 {
+            self.memory = self.memory.clone().select(0, index.clone());
+        }
         self.reorder(index.clone());
-        self.memory = self.memory.clone().select(0, index.clone());
         self.src_padding = self.src_padding.clone().select(0, index);
     }
 
