@@ -118,28 +118,26 @@ pub fn evaluate<B: Backend>(
     let mut skipped = Vec::new();
     let mut hyp_texts: Vec<String> = Vec::new();
     let mut ref_texts: Vec<Vec<String>> = Vec::new();
-    let mut done = 0;
-    // Batches of similar source lengths: less padding, and rows of a batch finish together.
-    // The scores do not depend on the order.
-    let mut sorted: Vec<&Reference> = references.iter().collect();
-    sorted.sort_by_key(|r| r.src.len());
-    for chunk in sorted.chunks(batch_size.max(1)) {
-        let mut ids = Vec::new();
-        let mut refs = Vec::new();
-        for &reference in chunk {
-            let source = data.join_source(&reference.src);
-            match predictor.encode(&source, true) {
-                Ok(x) => {
-                    ids.push(x);
-                    refs.push(reference);
-                }
-                Err(err) => skipped.push(Skipped {
-                    source,
-                    reason: err.to_string(),
-                }),
+    let mut ids = Vec::new();
+    let mut refs = Vec::new();
+    for reference in references {
+        let source = data.join_source(&reference.src);
+        match predictor.encode(&source, true) {
+            Ok(x) => {
+                ids.push(x);
+                refs.push(reference);
             }
+            Err(err) => skipped.push(Skipped {
+                source,
+                reason: err.to_string(),
+            }),
         }
-        for (predictions, reference) in predictor.predict(&ids, decoding).iter().zip(refs) {
+    }
+    let total = references.len();
+    let mut done = skipped.len();
+    predictor.predict_many(&ids, decoding, batch_size, &mut |batch, predictions| {
+        for (&i, predictions) in batch.iter().zip(predictions) {
+            let reference = refs[i];
             rates.add(&predictions[0].tokens, &reference.targets);
             hyp_texts.push(predictions[0].text.clone());
             ref_texts.push(
@@ -150,9 +148,9 @@ pub fn evaluate<B: Backend>(
                     .collect(),
             );
         }
-        done += chunk.len();
-        progress(done, references.len(), &rates);
-    }
+        done += batch.len();
+        progress(done, total, &rates);
+    });
     let seconds = started.elapsed().as_secs_f64();
     // BLEU and chrF are for text; G2P is scored by WER/PER.
     let text_task = match data.task() {

@@ -36,18 +36,34 @@ pub struct Prediction {
 pub struct Predictor<B: Backend> {
     pub loaded: LoadedModel<B>,
     device: B::Device,
+    /// Batches [`Predictor::predict_many`] decodes at once (default: the cores).
+    pub threads: usize,
+}
+
+/// What [`Predictor::predict_many`] calls with each decoded batch: the indices of its inputs
+/// and their predictions.
+pub type OnBatch<'a> = dyn FnMut(&[usize], &[Vec<Prediction>]) + 'a;
+
+/// The machine's cores, as decoding threads.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 impl<B: Backend> Predictor<B> {
     /// A predictor over a model already in memory (training's dev check).
     pub fn new(loaded: LoadedModel<B>, device: B::Device) -> Self {
-        Self { loaded, device }
+        Self {
+            loaded,
+            device,
+            threads: default_threads(),
+        }
     }
 
     pub fn load(dir: &Path, device: B::Device) -> Result<Self, ArtifactError> {
         Ok(Self {
             loaded: artifact::load(dir, &device)?,
             device,
+            threads: default_threads(),
         })
     }
 
@@ -104,29 +120,66 @@ impl<B: Backend> Predictor<B> {
             .collect()
     }
 
-    /// Decode any number of encoded inputs, `batch_size` at a time, the batches cut from the
-    /// inputs sorted by length (less padding, and rows of a batch finish together); the
-    /// predictions come back in input order. `done` is called after each batch with the number
-    /// of inputs decoded so far.
+    /// Decode any number of encoded inputs, at most `batch_size` at a time, the batches cut
+    /// from the inputs sorted by length (less padding, and rows of a batch finish together);
+    /// the predictions come back in input order. [`Predictor::threads`] batches are decoded at
+    /// once, each on its own thread with its own copy of the model: at decoding's batch sizes a matrix
+    /// product runs on one core, so this is how a decode uses them all. `on_batch` sees each
+    /// decoded batch as it comes: the indices of its inputs and their predictions.
     pub fn predict_many(
         &self,
         inputs: &[Vec<usize>],
         decoding: &Decoding,
         batch_size: usize,
-        done: &mut dyn FnMut(usize),
+        on_batch: &mut OnBatch<'_>,
     ) -> Vec<Vec<Prediction>> {
         let mut order: Vec<usize> = (0..inputs.len()).collect();
         order.sort_by_key(|&i| inputs[i].len());
+        // At least one batch per thread: a batch larger than its share is split (the batch
+        // size is an upper bound).
+        let share = inputs.len().div_ceil(self.threads.max(1)).max(1);
+        let chunks: Vec<&[usize]> = order.chunks(batch_size.clamp(1, share)).collect();
+        let workers = self.threads.clamp(1, chunks.len().max(1));
         let mut out: Vec<Vec<Prediction>> = vec![Vec::new(); inputs.len()];
-        let mut decoded = 0;
-        for chunk in order.chunks(batch_size.max(1)) {
-            let batch: Vec<Vec<usize>> = chunk.iter().map(|&i| inputs[i].clone()).collect();
-            for (&i, predictions) in chunk.iter().zip(self.predict(&batch, decoding)) {
-                out[i] = predictions;
+        let batch_of = |chunk: &[usize]| -> Vec<EncodedPair> {
+            chunk
+                .iter()
+                .map(|&i| EncodedPair {
+                    src: inputs[i].clone(),
+                    tgt: Vec::new(),
+                })
+                .collect()
+        };
+        std::thread::scope(|scope| {
+            let (sender, receiver) = std::sync::mpsc::channel();
+            for worker in 0..workers {
+                let sender = sender.clone();
+                let model = self.loaded.model.clone();
+                let device = self.device.clone();
+                let chunks = &chunks;
+                let batch_of = &batch_of;
+                scope.spawn(move || {
+                    for (c, chunk) in chunks.iter().enumerate().skip(worker).step_by(workers) {
+                        let batch = Seq2SeqBatcher.batch_pairs::<B>(&batch_of(chunk), &device);
+                        let hyps = decoding.run(&model, batch.src, batch.src_padding);
+                        if sender.send((c, hyps)).is_err() {
+                            return;
+                        }
+                    }
+                });
             }
-            decoded += chunk.len();
-            done(decoded);
-        }
+            drop(sender);
+            for (c, hyps) in receiver {
+                let predictions: Vec<Vec<Prediction>> = hyps
+                    .iter()
+                    .map(|list| list.iter().map(|h| self.to_prediction(h)).collect())
+                    .collect();
+                on_batch(chunks[c], &predictions);
+                for (&i, list) in chunks[c].iter().zip(predictions) {
+                    out[i] = list;
+                }
+            }
+        });
         out
     }
 }

@@ -120,9 +120,10 @@ struct BenchArgs {
     /// Skip CTranslate2 in the inference section (ours only).
     #[arg(long)]
     no_ctranslate2: bool,
-    /// CTranslate2's intra_threads.
+    /// Threads on each side of the inference section: ours decodes this many batches at once,
+    /// CTranslate2 gets them as intra_threads.
     #[arg(long, default_value_t = 2)]
-    ct2_threads: usize,
+    infer_threads: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -169,11 +170,15 @@ struct DecodeArgs {
     /// Inputs decoded together.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
+    /// Batches decoded at once, one thread each (default: the machine's cores).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 impl DecodeArgs {
     fn decoding(&self) -> Result<Decoding> {
         anyhow::ensure!(self.batch_size >= 1, "--batch-size must be at least 1");
+        anyhow::ensure!(self.threads != Some(0), "--threads must be at least 1");
         Decoding::new(self.beam, self.nbest, self.lenpen).context("invalid decoding options")
     }
 }
@@ -501,8 +506,11 @@ fn infer(backend: BackendChoice, args: InferArgs) -> Result<()> {
         args.text.iter().cloned().map(Ok).collect()
     };
     with_backend!(backend, |B, device| {
-        let predictor = Predictor::<B>::load(&args.model, device)
+        let mut predictor = Predictor::<B>::load(&args.model, device)
             .with_context(|| format!("cannot load model {}", args.model.display()))?;
+        if let Some(threads) = args.decode.threads {
+            predictor.threads = threads;
+        }
         let data = &predictor.loaded.config.data;
         let lexicon = match (&args.lexicon, args.no_lexicon) {
             (_, true) => None,
@@ -557,7 +565,8 @@ fn infer(backend: BackendChoice, args: InferArgs) -> Result<()> {
             answers.push(Ok(listed));
         }
         let ids: Vec<Vec<usize>> = pending.iter().map(|(_, ids)| ids.clone()).collect();
-        let decoded = predictor.predict_many(&ids, &decoding, args.decode.batch_size, &mut |_| {});
+        let decoded =
+            predictor.predict_many(&ids, &decoding, args.decode.batch_size, &mut |_, _| {});
         for ((i, _), predictions) in pending.iter().zip(decoded) {
             let list = answers[*i].as_mut().expect("pending inputs have answers");
             for p in predictions {
@@ -624,8 +633,11 @@ fn eval_references(predictor_config: &ExperimentConfig, args: &EvalArgs) -> Resu
 fn eval(backend: BackendChoice, args: EvalArgs) -> Result<()> {
     let decoding = args.decode.decoding()?;
     with_backend!(backend, |B, device| {
-        let predictor = Predictor::<B>::load(&args.model, device)
+        let mut predictor = Predictor::<B>::load(&args.model, device)
             .with_context(|| format!("cannot load model {}", args.model.display()))?;
+        if let Some(threads) = args.decode.threads {
+            predictor.threads = threads;
+        }
         let references = eval_references(&predictor.loaded.config, &args)?;
         anyhow::ensure!(!references.is_empty(), "nothing to evaluate");
         let started = Instant::now();
@@ -825,8 +837,9 @@ fn bench_inference(backend: BackendChoice, args: &BenchArgs) -> Result<serde_jso
         "--infer-beams: beam sizes start at 1 (greedy)"
     );
     let rows = with_backend!(backend, |B, device| {
-        let predictor = Predictor::<B>::load(&args.infer_model, device)
+        let mut predictor = Predictor::<B>::load(&args.infer_model, device)
             .with_context(|| format!("cannot load {}", args.infer_model.display()))?;
+        predictor.threads = args.infer_threads.max(1);
         let words = inference::sample_words(&predictor.loaded.config.data, args.infer_words)
             .context("cannot read the words to decode (the model's data)")?;
         anyhow::ensure!(!words.is_empty(), "no words to decode");
@@ -839,7 +852,7 @@ fn bench_inference(backend: BackendChoice, args: &BenchArgs) -> Result<serde_jso
                 .collect(),
             beams: args.infer_beams.clone(),
             python: (!args.no_ctranslate2).then(|| args.python.clone()),
-            threads: args.ct2_threads,
+            threads: args.infer_threads,
             words,
         };
         let ct2 = match &options.python {

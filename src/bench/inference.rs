@@ -266,7 +266,7 @@ fn ours<B: Backend>(
 ) -> (Vec<Output>, f64) {
     let decoding = Decoding::new(beam, 1, 0.0).expect("beam >= 1, nbest 1, lenpen 0");
     let started = Instant::now();
-    let predictions = predictor.predict_many(ids, &decoding, batch, &mut |_| {});
+    let predictions = predictor.predict_many(ids, &decoding, batch, &mut |_, _| {});
     let seconds = started.elapsed().as_secs_f64();
     let outputs = predictions
         .into_iter()
