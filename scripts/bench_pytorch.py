@@ -18,8 +18,13 @@ trained on exactly as the Rust side does, with label smoothing and PAD (0) ignor
   g2p_train_tokens_per_s  target tokens (END included, PAD excluded) per second over all timed
                           batches, after warm-up steps on the two longest ones
 
+With --device cuda (or any torch device): everything runs there (torch.set_default_device),
+timings synchronise the device first, and the JSON adds peak_device_mb
+(torch.cuda.max_memory_allocated) and the device's name.
+
 Run: python3 scripts/bench_pytorch.py [--threads N] [--windows N] [--steps N] [--quick]
-     python3 scripts/bench_pytorch.py --g2p FILE [--threads N] [--passes N]
+         [--device cpu|cuda]
+     python3 scripts/bench_pytorch.py --g2p FILE [--threads N] [--passes N] [--device D]
 """
 import argparse
 import json
@@ -30,6 +35,17 @@ import time
 
 import torch
 from torch import nn
+
+
+def sync():
+    """Wait for the device: GPU work is asynchronous, a timer must not stop before it ends."""
+    if torch.cuda.is_available() and torch.get_default_device().type == "cuda":
+        torch.cuda.synchronize()
+
+
+def now():
+    sync()
+    return time.perf_counter()
 
 
 def sinusoids(max_len, d):
@@ -117,9 +133,9 @@ def g2p_workload(path, threads, passes):
     tokens, seconds = 0, 0.0
     for _ in range(passes):
         for src, tgt_in, tgt_out, n in batches:
-            start = time.perf_counter()
+            start = now()
             step(src, tgt_in, tgt_out)
-            seconds += time.perf_counter() - start
+            seconds += now() - start
             tokens += n
     return tokens / seconds
 
@@ -132,11 +148,24 @@ def main():
     ap.add_argument("--windows", type=int, default=5)
     ap.add_argument("--steps", type=int, default=3, help="training steps per timed window")
     ap.add_argument("--quick", action="store_true", help="tiny model, for a smoke test")
+    ap.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps, ...")
     args = ap.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {args.device}: torch.cuda.is_available() is False")
+    torch.set_default_device(device)
+    info = {"torch": torch.__version__, "threads": args.threads, "device": str(device)}
+    if device.type == "cuda":
+        info["device_name"] = torch.cuda.get_device_name(device)
+
+    def device_memory():
+        if device.type == "cuda":
+            return {"peak_device_mb": torch.cuda.max_memory_allocated(device) / 2**20}
+        return {}
+
     if args.g2p:
         rate = g2p_workload(args.g2p, args.threads, args.passes)
-        print(json.dumps({"torch": torch.__version__, "threads": args.threads,
-                          "g2p_train_tokens_per_s": rate}))
+        print(json.dumps({**info, "g2p_train_tokens_per_s": rate, **device_memory()}))
         return
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -162,10 +191,10 @@ def main():
         step()
     rates = []
     for _ in range(args.windows):
-        start = time.perf_counter()
+        start = now()
         for _ in range(args.steps):
             step()
-        rates.append(batch * length * args.steps / (time.perf_counter() - start))
+        rates.append(batch * length * args.steps / (now() - start))
 
     model.eval()
 
@@ -183,9 +212,9 @@ def main():
         greedy(b)
         times = []
         for _ in range(runs):
-            start = time.perf_counter()
+            start = now()
             greedy(b)
-            times.append(1000 * (time.perf_counter() - start))
+            times.append(1000 * (now() - start))
         return statistics.median(times)
 
     def matmul_gflops(m, k, n, runs):
@@ -193,20 +222,20 @@ def main():
         a @ b
         best = 0.0
         for _ in range(runs):
-            start = time.perf_counter()
+            start = now()
             a @ b
-            best = max(best, 2 * m * k * n / (time.perf_counter() - start) / 1e9)
+            best = max(best, 2 * m * k * n / (now() - start) / 1e9)
         return best
 
     result = {
-        "torch": torch.__version__,
-        "threads": args.threads,
+        **info,
         "train_tokens_per_s": statistics.median(rates),
         "greedy_ms_b1": median_ms(1, 5),
         "greedy_ms_b64": median_ms(batch, 3),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "sgemm_gflops": matmul_gflops(1024, 1024, 1024, 5),
         "ffn_matmul_gflops": matmul_gflops(batch * length, d, ff, 10),
+        **device_memory(),
     }
     print(json.dumps(result))
 

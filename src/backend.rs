@@ -66,6 +66,52 @@ pub enum BackendError {
     NoAdapter(String),
 }
 
+/// A GPU adapter wgpu can see.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Adapter {
+    pub name: String,
+    /// Vulkan, Metal, Dx12, Gl, ...
+    pub api: String,
+    /// DiscreteGpu, IntegratedGpu, VirtualGpu, Cpu (a software rasteriser such as lavapipe), ...
+    pub device_type: String,
+    pub driver: String,
+    pub driver_info: String,
+}
+
+/// Every adapter wgpu finds on this machine, on every graphics API it was built with.
+#[cfg(feature = "wgpu")]
+pub fn wgpu_adapters() -> Vec<Adapter> {
+    let instance = wgpu::Instance::default();
+    let adapters = block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    adapters
+        .iter()
+        .map(|adapter| {
+            let info = adapter.get_info();
+            Adapter {
+                name: info.name,
+                api: format!("{:?}", info.backend),
+                device_type: format!("{:?}", info.device_type),
+                driver: info.driver,
+                driver_info: info.driver_info,
+            }
+        })
+        .collect()
+}
+
+/// Run a future to completion on this thread (wgpu's native futures are ready at once or
+/// after the driver answers; no executor needed).
+#[cfg(feature = "wgpu")]
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut context) {
+            return value;
+        }
+        std::thread::yield_now();
+    }
+}
+
 /// A backend this binary was built with (the `--backend` choices).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendChoice {

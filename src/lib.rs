@@ -15,6 +15,7 @@ pub mod fsutil;
 pub mod infer;
 pub mod lexicon;
 pub mod model;
+pub mod parity;
 pub mod rng;
 pub mod store;
 pub mod text_metrics;

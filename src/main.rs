@@ -38,6 +38,15 @@ enum Command {
     Bench(BenchArgs),
     /// Write a model directory from a run's checkpoints: one epoch, or the average of several.
     Average(AverageArgs),
+    /// List the backends built in and the devices they can use (GPU adapters for wgpu).
+    Devices(DevicesArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct DevicesArgs {
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -73,6 +82,9 @@ struct BenchArgs {
     /// threads do not spin on a busy machine.
     #[arg(long, default_value_t = 2)]
     torch_threads: usize,
+    /// PyTorch's device: `cpu`, or `cuda` to compare a GPU backend with PyTorch on CUDA.
+    #[arg(long, default_value = "cpu")]
+    torch_device: String,
     /// Skip the PyTorch side.
     #[arg(long)]
     no_pytorch: bool,
@@ -303,6 +315,15 @@ struct ImportArgs {
     /// The model directory to write.
     #[arg(long)]
     out: PathBuf,
+    /// Then check the imported model against PyTorch's outputs: a `NAME.io.safetensors` of
+    /// scripts/pytorch_reference.py (inputs and logits); fails if a logit differs by more than
+    /// --tolerance.
+    #[arg(long)]
+    check: Option<PathBuf>,
+    /// Largest allowed |ours - PyTorch| per logit for --check (CPU sums agree to 1e-5; GPUs
+    /// sum in other orders).
+    #[arg(long, default_value_t = 1e-4)]
+    tolerance: f32,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -429,6 +450,17 @@ fn import(backend: BackendChoice, args: ImportArgs) -> Result<()> {
             loaded.config.model.n_decoder_layers,
             args.out.display()
         );
+        if let Some(io) = &args.check {
+            let report = seq2seq::parity::check_logits(&loaded.model, io, args.tolerance, &device)
+                .with_context(|| format!("check against {} failed", io.display()))?;
+            println!(
+                "check: logits {:?} match PyTorch's ({}) to {:.1e} (tolerance {:.0e})",
+                report.shape,
+                io.display(),
+                report.max_abs_diff,
+                report.tolerance
+            );
+        }
     });
     Ok(())
 }
@@ -767,6 +799,7 @@ fn pytorch_options(args: &BenchArgs) -> seq2seq::bench::pytorch::PytorchOptions 
     seq2seq::bench::pytorch::PytorchOptions {
         python: args.python.clone(),
         threads: args.torch_threads,
+        device: args.torch_device.clone(),
     }
 }
 
@@ -1062,6 +1095,50 @@ fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+fn devices(backend: BackendChoice, args: DevicesArgs) -> Result<()> {
+    let cores = seq2seq::infer::default_threads();
+    #[cfg(feature = "wgpu")]
+    let adapters = Some(seq2seq::backend::wgpu_adapters());
+    #[cfg(not(feature = "wgpu"))]
+    let adapters: Option<Vec<seq2seq::backend::Adapter>> = None;
+    // The adapter the wgpu backend picks by default (it prints its own line).
+    #[cfg(feature = "wgpu")]
+    let chosen = seq2seq::backend::wgpu_device("wgpu").map_err(|err| err.to_string());
+    #[cfg(not(feature = "wgpu"))]
+    let chosen: std::result::Result<(), String> = Err("wgpu is not built in".into());
+    if args.json {
+        let report = serde_json::json!({
+            "version": version(),
+            "backend": format!("{backend:?}").to_lowercase(),
+            "cpu_cores": cores,
+            "wgpu_adapters": adapters,
+            "wgpu_default_adapter_ok": chosen.is_ok(),
+            "wgpu_error": chosen.as_ref().err(),
+        });
+        println!("{report}");
+        return Ok(());
+    }
+    println!("seq2seq {}", version());
+    println!("default backend: {backend:?}; CPU: {cores} cores");
+    match &adapters {
+        None => println!("wgpu: not built in (cargo build --release --features wgpu)"),
+        Some(list) if list.is_empty() => println!("wgpu: no adapter found"),
+        Some(list) => {
+            println!("wgpu adapters:");
+            for (i, a) in list.iter().enumerate() {
+                println!(
+                    "  {i}: {} ({}, {}; driver {} {})",
+                    a.name, a.api, a.device_type, a.driver, a.driver_info
+                );
+            }
+        }
+    }
+    if let (Some(_), Err(err)) = (&adapters, &chosen) {
+        println!("wgpu default device: {err}");
+    }
+    Ok(())
+}
+
 fn average(backend: BackendChoice, args: AverageArgs) -> Result<()> {
     let epochs = match args.last {
         Some(0) => anyhow::bail!("--last must be at least 1"),
@@ -1101,6 +1178,7 @@ fn main() -> ExitCode {
         Command::Attention(args) => attention(cli.backend, args),
         Command::Bench(args) => bench(cli.backend, args),
         Command::Average(args) => average(cli.backend, args),
+        Command::Devices(args) => devices(cli.backend, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -684,3 +684,54 @@ fn infer_looks_words_up_in_the_lexicon_first() {
         stderr(&out)
     );
 }
+
+/// `import-pytorch --check`: the imported model reproduces the logits PyTorch saved with it,
+/// and a model checked against another model's outputs is refused, naming the difference.
+#[test]
+fn import_check_compares_logits_with_pytorch() {
+    let dir = temp_dir("import-check");
+    let args = |out: &str, io: &str| {
+        vec![
+            "import-pytorch".to_string(),
+            "--weights".into(),
+            fixture("seq2seq_post.weights.safetensors"),
+            "--config".into(),
+            fixture("seq2seq_post.json"),
+            "--src-vocab".into(),
+            fixture("seq2seq_post.src_vocab.txt"),
+            "--tgt-vocab".into(),
+            fixture("seq2seq_post.tgt_vocab.txt"),
+            "--out".into(),
+            dir.join(out).display().to_string(),
+            "--check".into(),
+            fixture(io),
+        ]
+    };
+    let run = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        seq2seq(&refs)
+    };
+    let out = run(args("same", "seq2seq_post.io.safetensors"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("check: logits [3, 5, 13] match PyTorch's"),
+        "{stdout}"
+    );
+    // The pre-norm model's outputs are not the post-norm model's.
+    let out = run(args("other", "seq2seq_pre.io.safetensors"));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("the logits differ from PyTorch's by up to"),
+        "{err}"
+    );
+    // Not a fixture at all.
+    let out = run(args("bad", "seq2seq_post.json"));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is not a safetensors file"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -33,6 +33,8 @@ pub struct PytorchOptions {
     /// `torch.set_num_threads`; OMP_WAIT_POLICY=PASSIVE is set so idle threads do not spin on
     /// a busy machine.
     pub threads: usize,
+    /// torch device (`cpu`, `cuda`, ...): `scripts/bench_pytorch.py --device`.
+    pub device: String,
 }
 
 /// Run `scripts/bench_pytorch.py` with `extra` arguments and parse the JSON object of its last
@@ -45,6 +47,7 @@ fn run_script(
     let out = std::process::Command::new(&options.python)
         .arg(&script)
         .args(["--threads", &options.threads.to_string()])
+        .args(["--device", &options.device])
         .args(extra)
         .env("OMP_WAIT_POLICY", "PASSIVE")
         .output()
