@@ -16,8 +16,9 @@
 #               when the binary has one and a CUDA device answers
 #   5 g2p       the G2P recipe's training step on real batches: target tokens/s, s per epoch
 # On a machine without a GPU it still runs to the end: on a software adapter (lavapipe) the
-# steps run their smallest versions, and without any adapter the GPU steps are skipped, saying
-# so. --quick: the smallest versions everywhere (what CI runs).
+# parity check and the small bench run, the fused bench and the G2P step are skipped, saying so
+# (about 4 minutes); without any adapter every GPU step is skipped. --quick: the smallest
+# versions everywhere (what CI runs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -121,7 +122,9 @@ say "devices: wgpu adapter kind: $KIND; PyTorch CUDA: $TORCH_CUDA; cuda backend 
 SMALL=$QUICK
 if [ "$KIND" = software ]; then
     SMALL=1
-    say "only a software adapter (e.g. lavapipe): the GPU steps run their smallest versions"
+    say "only a software adapter (e.g. lavapipe): the GPU steps run their smallest versions," \
+        "and the fused bench and the G2P step are skipped (minutes of shader compilation and" \
+        "software rasterising that say nothing about a GPU)"
 fi
 
 # Peak GPU memory from nvidia-smi while CMD runs: gpu_mem NAME CMD...
@@ -144,13 +147,19 @@ gpu_mem() {
 if [ "$KIND" = none ]; then
     skip parity "no wgpu adapter"
 else
-    TESTBIN=$(ls -t target/release/deps/backends-* 2>/dev/null | grep -v '\.d$' | head -1)
-    if [ -n "$TESTBIN" ] && [ $SMALL = 0 ]; then
-        step parity-tests 240 "$TESTBIN" --test-threads 1
+    # The newest tests/backends.rs binary that has the wgpu tests in it.
+    TESTBIN=""
+    for candidate in $(ls -t target/release/deps/backends-* 2>/dev/null | grep -v '\.d$'); do
+        if "$candidate" --list 2>/dev/null | grep -q wgpu; then TESTBIN=$candidate; break; fi
+    done
+    if [ -z "$TESTBIN" ]; then
+        skip parity-tests "no tests/backends.rs binary with wgpu (cargo test --release --features wgpu --test backends --no-run)"
+    elif [ $SMALL = 1 ]; then
+        skip parity-tests "--quick or a software adapter (the binary is there: $TESTBIN)"
     else
-        skip parity-tests "${TESTBIN:+--quick or software adapter: }${TESTBIN:-no tests/backends.rs binary (cargo test --release --features wgpu --test backends --no-run)}"
+        step parity-tests 240 "$TESTBIN" --test-threads 1
     fi
-    step parity-cli 120 "$BIN" --backend wgpu import-pytorch \
+    step parity-cli 180 "$BIN" --backend wgpu import-pytorch \
         --weights tests/fixtures/seq2seq_post.weights.safetensors \
         --config tests/fixtures/seq2seq_post.json \
         --src-vocab tests/fixtures/seq2seq_post.src_vocab.txt \
@@ -167,11 +176,15 @@ if [ "$KIND" = none ]; then
     skip bench-wgpu "no wgpu adapter"
     skip bench-wgpu-fusion "no wgpu adapter"
 else
-    gpu_mem bench-wgpu step bench-wgpu 150 "$BIN" --backend wgpu "${BENCH[@]}" "${TORCH[@]}" \
+    gpu_mem bench-wgpu step bench-wgpu 240 "$BIN" --backend wgpu "${BENCH[@]}" "${TORCH[@]}" \
         --json "$OUT/bench-wgpu.json"
-    # burn-fusion may panic (tracel-ai/burn#4347): the step records it and the script goes on.
-    gpu_mem bench-wgpu-fusion step bench-wgpu-fusion 150 "$BIN" --backend wgpu-fusion \
-        "${BENCH[@]}" --no-pytorch --json "$OUT/bench-wgpu-fusion.json"
+    if [ "$KIND" = software ]; then
+        skip bench-wgpu-fusion "software adapter"
+    else
+        # burn-fusion may panic (tracel-ai/burn#4347): the step records it and goes on.
+        gpu_mem bench-wgpu-fusion step bench-wgpu-fusion 150 "$BIN" --backend wgpu-fusion \
+            "${BENCH[@]}" --no-pytorch --json "$OUT/bench-wgpu-fusion.json"
+    fi
 fi
 if [ $CUDA_BACKEND = 1 ] && command -v nvidia-smi > /dev/null; then
     gpu_mem bench-cuda step bench-cuda 150 "$BIN" --backend cuda "${BENCH[@]}" --no-pytorch \
@@ -183,6 +196,8 @@ fi
 # 5 g2p -----------------------------------------------------------------------------------
 if [ "$KIND" = none ]; then
     skip g2p "no wgpu adapter"
+elif [ "$KIND" = software ]; then
+    skip g2p "software adapter (one G2P batch takes over 5 minutes on lavapipe)"
 else
     BATCHES=32
     if [ $SMALL = 1 ]; then BATCHES=2; fi
@@ -213,5 +228,13 @@ for s in steps:
     print(f"{s['step']:<20} {s['status']:<18} {s['seconds']:>5}  {s['note']}")
 skipped = [s["step"] for s in steps if s["status"] == "skipped"]
 print(f"total {total} s; adapter: {kind}; skipped: {', '.join(skipped) or 'none'}")
+# burn-fusion is allowed to fail (a known upstream bug); any other failure fails the check.
+bad = [s["step"] for s in steps
+       if s["status"] not in ("ok", "skipped") and s["step"] != "bench-wgpu-fusion"]
+if bad:
+    print(f"FAILED: {', '.join(bad)}")
+    sys.exit(1)
 EOF
+RC=$?
 echo "results in $OUT/ (summary.json, one .log per step)"
+exit $RC

@@ -22,6 +22,11 @@ pub type Wgpu = burn::backend::wgpu::CubeBackend<burn::backend::wgpu::WgpuRuntim
 /// the default).
 pub type WgpuFusion = burn::backend::Wgpu<f32, i32>;
 
+#[cfg(feature = "cuda")]
+/// NVIDIA GPUs through CUDA, feature `cuda`: Burn's cubecl CUDA backend, like [`Wgpu`] without
+/// the burn-fusion wrapper (the same upstream panic was reported on CUDA).
+pub type Cuda = burn_cubecl::CubeBackend<cubecl::cuda::CudaRuntime, f32, i32, u8>;
+
 /// The devices that `train --devices N` trains on (data-parallel, burn-train's multi-device
 /// strategy).
 pub trait DeviceSet: Sized + Clone {
@@ -59,9 +64,25 @@ impl DeviceSet for burn::backend::wgpu::WgpuDevice {
     }
 }
 
+#[cfg(feature = "cuda")]
+/// The first `n` CUDA devices.
+impl DeviceSet for burn::backend::cuda::CudaDevice {
+    fn device_set(first: &Self, n: usize) -> Vec<Self> {
+        if n <= 1 {
+            vec![first.clone()]
+        } else {
+            (0..n)
+                .map(|index| burn::backend::cuda::CudaDevice { index })
+                .collect()
+        }
+    }
+}
+
 /// Why a backend cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
+    #[error("no CUDA device ({0}); the cuda backend needs an NVIDIA GPU, its driver (libcuda.so) and NVRTC (libnvrtc.so: the CUDA toolkit, or pip install nvidia-cuda-nvrtc-cu12); or choose another --backend")]
+    NoCuda(String),
     #[error("no GPU adapter for wgpu ({0}); install a Vulkan, Metal or DX12 driver (on Linux without a GPU: apt install mesa-vulkan-drivers), or choose --backend ndarray")]
     NoAdapter(String),
 }
@@ -128,6 +149,9 @@ pub enum BackendChoice {
     /// The same with burn-fusion's kernel fusion (burn 0.21.0 can panic with it in training:
     /// tracel-ai/burn#4347).
     WgpuFusion,
+    #[cfg(feature = "cuda")]
+    /// NVIDIA GPU through CUDA (unfused).
+    Cuda,
 }
 
 impl Default for BackendChoice {
@@ -154,6 +178,9 @@ pub fn version() -> &'static str {
     }
     if cfg!(feature = "wgpu") {
         backends.push("wgpu");
+    }
+    if cfg!(feature = "cuda") {
+        backends.push("cuda");
     }
     Box::leak(
         format!(
@@ -193,6 +220,39 @@ pub fn wgpu_device(name: &str) -> Result<burn::backend::wgpu::WgpuDevice, Backen
     Ok(device)
 }
 
+/// The first CUDA device, checked with one small tensor (cubecl panics when the driver or
+/// NVRTC is missing; that becomes an error here).
+#[cfg(feature = "cuda")]
+pub fn cuda_device() -> Result<burn::backend::cuda::CudaDevice, BackendError> {
+    use burn::prelude::*;
+    let device = burn::backend::cuda::CudaDevice::default();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let probe = std::panic::catch_unwind(|| {
+        Tensor::<Cuda, 1>::ones([4], &device)
+            .sum()
+            .into_scalar()
+            .elem::<f32>()
+    });
+    std::panic::set_hook(hook);
+    match probe {
+        Ok(sum) if sum == 4.0 => {
+            eprintln!("backend: cuda ({device:?})");
+            Ok(device)
+        }
+        Ok(sum) => Err(BackendError::NoCuda(format!(
+            "a test sum gave {sum} instead of 4"
+        ))),
+        Err(panic) => Err(BackendError::NoCuda(
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default(),
+        )),
+    }
+}
+
 /// Run `$body` with `B` bound to the chosen backend and `device` to its default device.
 #[macro_export]
 macro_rules! with_backend {
@@ -229,6 +289,12 @@ macro_rules! with_backend {
             $crate::backend::BackendChoice::WgpuFusion => {
                 type $B = $crate::backend::WgpuFusion;
                 let $device = $crate::backend::wgpu_device("wgpu-fusion")?;
+                $body
+            }
+            #[cfg(feature = "cuda")]
+            $crate::backend::BackendChoice::Cuda => {
+                type $B = $crate::backend::Cuda;
+                let $device = $crate::backend::cuda_device()?;
                 $body
             }
         }
