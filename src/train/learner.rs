@@ -20,11 +20,14 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::train::checkpoint::{
     ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
 };
-use burn::train::metric::store::{Aggregate, Direction, Split};
+use burn::train::metric::store::{Aggregate, Direction, EventStoreClient, Split};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, PerplexityMetric};
 use burn::train::{
-    Interrupter, Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining,
+    EarlyStoppingStrategy, Interrupter, Learner, MetricEarlyStoppingStrategy, StoppingCondition,
+    SupervisedTraining,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The training batches of `train` as the config says: token-budget buckets, length buckets of
@@ -53,9 +56,29 @@ pub struct Setup<'a, B: AutodiffBackend> {
     pub valid_batches: Vec<Vec<EncodedPair>>,
     pub interrupter: Interrupter,
     pub guard: DivergenceGuard,
+    /// Set when early stopping ends training.
+    pub stopped_early: Arc<AtomicBool>,
     pub strategy: &'a dyn Strategy<B>,
     pub resume_from: Option<usize>,
     pub plain: bool,
+}
+
+/// burn-train's early stopping on the validation loss, remembering whether it fired (so the
+/// end of training can say why it ended).
+#[derive(Clone)]
+struct EarlyStop {
+    inner: MetricEarlyStoppingStrategy,
+    fired: Arc<AtomicBool>,
+}
+
+impl EarlyStoppingStrategy for EarlyStop {
+    fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
+        let stop = self.inner.should_stop(epoch, store);
+        if stop {
+            self.fired.store(true, Ordering::SeqCst);
+        }
+        stop
+    }
 }
 
 /// burn-train's supervised training, configured.
@@ -104,15 +127,18 @@ pub fn training<B: AutodiffBackend>(
         .with_training_strategy(setup.strategy.training_strategy())
         .summary();
     if config.training.patience > 0 {
-        training = training.early_stopping(MetricEarlyStoppingStrategy::new(
-            &LossMetric::<B>::new(),
-            Aggregate::Mean,
-            Direction::Lowest,
-            Split::Valid,
-            StoppingCondition::NoImprovementSince {
-                n_epochs: config.training.patience,
-            },
-        ));
+        training = training.early_stopping(EarlyStop {
+            inner: MetricEarlyStoppingStrategy::new(
+                &LossMetric::<B>::new(),
+                Aggregate::Mean,
+                Direction::Lowest,
+                Split::Valid,
+                StoppingCondition::NoImprovementSince {
+                    n_epochs: config.training.patience,
+                },
+            ),
+            fired: setup.stopped_early,
+        });
     }
     if let Some(epoch) = setup.resume_from {
         training = training.checkpoint(epoch);

@@ -265,6 +265,7 @@ pub fn run_with<B: AutodiffBackend>(
     let valid_batches = learner::valid_batches(&config, valid);
     let interrupter = options.interrupter.clone().unwrap_or_default();
     let guard = guard::DivergenceGuard::new(interrupter.clone());
+    let stopped_early = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(epoch) = resume_from {
         println!(
             "resuming from the checkpoint of epoch {epoch} in {}",
@@ -282,6 +283,7 @@ pub fn run_with<B: AutodiffBackend>(
             valid_batches: valid_batches.clone(),
             interrupter: interrupter.clone(),
             guard: guard.clone(),
+            stopped_early: stopped_early.clone(),
             strategy,
             resume_from,
             plain: options.plain || !std::io::stdout().is_terminal(),
@@ -300,17 +302,18 @@ pub fn run_with<B: AutodiffBackend>(
             dir: run.checkpoint_dir(),
         });
     }
-    if interrupter.should_stop() {
-        println!(
-            "training interrupted during epoch {}; the checkpoints of finished epochs are kept (continue with --resume)",
-            run.last_checkpoint().unwrap_or(0) + 1
-        );
-    }
     let epochs_done = run.last_checkpoint().unwrap_or(0);
-    if !interrupter.should_stop() && epochs_done < config.training.epochs {
+    // Training ends early by early stopping, divergence (above) or the user. The interrupter
+    // cannot tell the last: burn-train's dashboard resets it when training ends.
+    if stopped_early.load(std::sync::atomic::Ordering::SeqCst) {
         println!(
             "early stopping after epoch {epochs_done}: the validation loss has not improved for {} epochs (training.patience)",
             config.training.patience
+        );
+    } else if epochs_done < config.training.epochs {
+        println!(
+            "training interrupted during epoch {}; the checkpoints of finished epochs are kept (continue with --resume)",
+            epochs_done + 1
         );
     }
     if epochs_done == 0 {
