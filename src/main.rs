@@ -671,7 +671,15 @@ fn eval(backend: BackendChoice, args: EvalArgs) -> Result<()> {
             predictor.threads = threads;
         }
         let references = eval_references(&predictor.loaded.config, &args)?;
-        anyhow::ensure!(!references.is_empty(), "nothing to evaluate");
+        anyhow::ensure!(
+            !references.is_empty(),
+            "nothing to evaluate: {}",
+            match (&args.data, args.split) {
+                (Some(path), _) => format!("{} has no items", path.display()),
+                (None, SplitArg::Test) => "the model's data has no test split (its test_fraction is 0); try --split dev, or --data FILE".to_string(),
+                (None, SplitArg::Dev) => "the model's data has no dev split (its dev_fraction is 0); try --data FILE".to_string(),
+            }
+        );
         let started = Instant::now();
         let mut last = Instant::now();
         let mut progress = |done: usize, total: usize, rates: &seq2seq::eval::ErrorRates| {
