@@ -1,0 +1,410 @@
+//! `seq2seq bench`: the reference configuration, the G2P workload and the inference section
+//! against PyTorch and CTranslate2, printed as one table (and JSON).
+
+use anyhow::{Context, Result};
+use seq2seq::backend::BackendChoice;
+use seq2seq::infer::Predictor;
+use seq2seq::with_backend;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// A tiny configuration (smoke test) instead of the reference one.
+    #[arg(long)]
+    pub quick: bool,
+    /// Python interpreter with torch installed.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    /// Threads for PyTorch (`torch.set_num_threads`); OMP_WAIT_POLICY=PASSIVE is set so idle
+    /// threads do not spin on a busy machine.
+    #[arg(long, default_value_t = 2)]
+    pub torch_threads: usize,
+    /// PyTorch's device: `cpu`, or `cuda` to compare a GPU backend with PyTorch on CUDA.
+    #[arg(long, default_value = "cpu")]
+    pub torch_device: String,
+    /// Skip the PyTorch side.
+    #[arg(long)]
+    pub no_pytorch: bool,
+    /// Skip the anchor (Burn's built-in `burn::nn::transformer` at the same sizes).
+    #[arg(long)]
+    pub no_builtin: bool,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Training batches timed to estimate the G2P epoch time of the `compact` and `small`
+    /// presets on the vendored CMUdict (0 = skip; skipped with --quick).
+    #[arg(long, default_value_t = 24)]
+    pub epoch_batches: usize,
+    /// The G2P workload: the training recipe (a config file over the compact preset) whose
+    /// model and batches are timed on both sides.
+    #[arg(long, default_value = "examples/g014b2b.json")]
+    pub g2p_config: PathBuf,
+    /// The G2P workload's data (default: the recipe's own, else the g014b2b training half in
+    /// ../shared when present, else the vendored CMUdict).
+    #[arg(long)]
+    pub g2p_data: Option<PathBuf>,
+    /// Batches of the G2P workload, spread over the length buckets (0 = skip it).
+    #[arg(long, default_value_t = 32)]
+    pub g2p_batches: usize,
+    /// Only the G2P workload (no reference configuration, no epoch estimates).
+    #[arg(long)]
+    pub g2p_only: bool,
+    /// Inference section: the trained model whose decoding is timed against CTranslate2 on
+    /// the same weights (converted by scripts/ctranslate2_convert.py).
+    #[arg(long, default_value = "artifacts/g014b2b")]
+    pub infer_model: PathBuf,
+    /// Words decoded in the inference section: the model's dev split, then its training
+    /// pairs (0 = skip the section; skipped with --quick unless --infer-only).
+    #[arg(long, default_value_t = 1000)]
+    pub infer_words: usize,
+    /// Batch sizes of the inference section (0 = all words in one batch).
+    #[arg(long, value_delimiter = ',', default_value = "1,64,0")]
+    pub infer_batches: Vec<usize>,
+    /// Beam sizes of the inference section (1 = greedy).
+    #[arg(long, value_delimiter = ',', default_value = "1,5")]
+    pub infer_beams: Vec<usize>,
+    /// Only the inference section.
+    #[arg(long)]
+    pub infer_only: bool,
+    /// Skip CTranslate2 in the inference section (ours only).
+    #[arg(long)]
+    pub no_ctranslate2: bool,
+    /// Threads on each side of the inference section: ours decodes this many batches at once,
+    /// CTranslate2 gets them as intra_threads.
+    #[arg(long, default_value_t = 2)]
+    pub infer_threads: usize,
+}
+
+/// The G2P workload's recipe and data, as `bench` options say.
+fn g2p_workload(args: &BenchArgs) -> Result<seq2seq::bench::g2p::G2pWorkload> {
+    let text = std::fs::read_to_string(&args.g2p_config)
+        .with_context(|| format!("cannot read --g2p-config {}", args.g2p_config.display()))?;
+    let mut config = seq2seq::cli_config::overlay(
+        seq2seq::config::Preset::Compact,
+        &text,
+        &args.g2p_config.display().to_string(),
+    )?;
+    config.data.task = seq2seq::data::TaskKind::G2p;
+    if let Some(path) = &args.g2p_data {
+        config.data.path = Some(path.clone());
+    } else if config.data.path.is_none() {
+        let shared = PathBuf::from("../shared/data/g014b2b/g014b2b.train");
+        if shared.exists() {
+            config.data.path = Some(shared);
+        } else {
+            config.data.strip_stress = true;
+        }
+    }
+    eprintln!(
+        "G2P workload: {} on {}",
+        args.g2p_config.display(),
+        config
+            .data
+            .path
+            .as_ref()
+            .map_or("the vendored CMUdict".into(), |p| p.display().to_string())
+    );
+    seq2seq::bench::g2p::G2pWorkload::load(config, args.g2p_batches)
+        .context("cannot load the G2P workload")
+}
+
+/// How `bench` runs the PyTorch side.
+fn pytorch_options(args: &BenchArgs) -> seq2seq::bench::pytorch::PytorchOptions {
+    seq2seq::bench::pytorch::PytorchOptions {
+        python: args.python.clone(),
+        threads: args.torch_threads,
+        device: args.torch_device.clone(),
+    }
+}
+
+/// One row of the bench table; the last column is "how many times better": the throughput
+/// ratio, or the time and memory ratio inverted.
+fn bench_row(name: &str, ours: f64, theirs: Option<f64>, higher_is_better: bool) {
+    let (t, ratio) = match theirs {
+        Some(t) => {
+            let ratio = if higher_is_better { ours / t } else { t / ours };
+            (format!("{t:12.1}"), format!("{ratio:8.2}x"))
+        }
+        None => ("           -".into(), "       -".into()),
+    };
+    println!("{name:<28} {ours:12.1} {t} {ratio}");
+}
+
+fn bench_header() {
+    println!(
+        "{:<28} {:>12} {:>12} {:>9}",
+        "", "seq2seq", "PyTorch", "better by"
+    );
+}
+
+/// The G2P workload on both sides: prints its row and returns its JSON.
+fn bench_g2p(backend: BackendChoice, args: &BenchArgs) -> Result<serde_json::Value> {
+    let workload = g2p_workload(args)?;
+    let ours = with_backend!(backend, |B, device| {
+        workload.train_tokens_per_s::<burn::backend::Autodiff<B>>(1, &device)
+    });
+    let theirs = if args.no_pytorch {
+        None
+    } else {
+        match seq2seq::bench::pytorch::g2p(&pytorch_options(args), &workload) {
+            Ok(rate) => Some(rate),
+            Err(err) => {
+                eprintln!("warning: no PyTorch comparison on the G2P workload: {err:#}");
+                None
+            }
+        }
+    };
+    bench_row("G2P train target tokens/s", ours, theirs, true);
+    println!(
+        "  G2P recipe: {} batches/epoch, {} target tokens/epoch: {:.0} s/epoch here{}",
+        workload.epoch_batches,
+        workload.epoch_tokens,
+        workload.epoch_tokens as f64 / ours,
+        theirs.map_or(String::new(), |t| format!(
+            ", {:.0} s for PyTorch",
+            workload.epoch_tokens as f64 / t
+        ))
+    );
+    Ok(serde_json::json!({
+        "recipe": args.g2p_config,
+        "timed_batches": workload.batches.len(),
+        "epoch_batches": workload.epoch_batches,
+        "epoch_target_tokens": workload.epoch_tokens,
+        "seq2seq_train_tokens_per_s": ours,
+        "pytorch_train_tokens_per_s": theirs,
+        "ratio": theirs.map(|t| ours / t),
+    }))
+}
+
+/// The inference section: prints its table and returns its JSON.
+fn bench_inference(backend: BackendChoice, args: &BenchArgs) -> Result<serde_json::Value> {
+    use seq2seq::bench::inference;
+    anyhow::ensure!(
+        args.infer_beams.iter().all(|&b| b >= 1),
+        "--infer-beams: beam sizes start at 1 (greedy)"
+    );
+    let rows = with_backend!(backend, |B, device| {
+        let mut predictor = Predictor::<B>::load(&args.infer_model, device)
+            .with_context(|| format!("cannot load {}", args.infer_model.display()))?;
+        predictor.threads = args.infer_threads.max(1);
+        let words = inference::sample_words(&predictor.loaded.config.data, args.infer_words)
+            .context("cannot read the words to decode (the model's data)")?;
+        anyhow::ensure!(!words.is_empty(), "no words to decode");
+        let options = inference::InferenceOptions {
+            model: args.infer_model.clone(),
+            batches: args
+                .infer_batches
+                .iter()
+                .map(|&b| if b == 0 { words.len() } else { b })
+                .collect(),
+            beams: args.infer_beams.clone(),
+            python: (!args.no_ctranslate2).then(|| args.python.clone()),
+            threads: args.infer_threads,
+            words,
+        };
+        let ct2 = match &options.python {
+            None => None,
+            Some(python) => match inference::Ct2Side::prepare(
+                python,
+                options.threads,
+                &options.model,
+                &options.words,
+            ) {
+                Ok(side) => Some(side),
+                Err(err) => {
+                    eprintln!(
+                        "warning: no CTranslate2 comparison: {:#}",
+                        anyhow::Error::new(err)
+                    );
+                    None
+                }
+            },
+        };
+        eprintln!(
+            "inference: {} words from {}",
+            options.words.len(),
+            args.infer_model.display()
+        );
+        inference::compare(&predictor, &options, ct2.as_ref(), &mut |row| {
+            eprintln!(
+                "  beam {} batch {}: {:.1} words/s{}",
+                row.beam,
+                row.batch,
+                row.seq2seq_words_per_s,
+                row.ctranslate2_words_per_s
+                    .map_or(String::new(), |t| format!(", CTranslate2 {t:.1}"))
+            )
+        })
+        .context("a sampled word cannot be decoded by the model")?
+    });
+    print!("{}", inference::table(&rows));
+    for row in &rows {
+        for (word, ours, theirs) in row.differ.iter().take(5) {
+            println!(
+                "  differs (beam {}, batch {}): {word}: ours {ours:?}, CTranslate2 {theirs:?}",
+                row.beam, row.batch
+            );
+        }
+    }
+    Ok(serde_json::json!({
+        "model": args.infer_model,
+        "backend": format!("{backend:?}").to_lowercase(),
+        "rows": rows,
+    }))
+}
+
+fn write_json(path: &std::path::Path, report: &serde_json::Value) -> Result<()> {
+    seq2seq::fsutil::write_atomic(path, serde_json::to_string_pretty(report)?.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+pub fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
+    if args.infer_only {
+        let inference = bench_inference(backend, &args)?;
+        if let Some(path) = &args.json {
+            write_json(path, &serde_json::json!({ "inference": inference }))?;
+        }
+        return Ok(());
+    }
+    if args.g2p_only {
+        bench_header();
+        let g2p = bench_g2p(backend, &args)?;
+        if let Some(path) = &args.json {
+            write_json(path, &serde_json::json!({ "g2p_workload": g2p }))?;
+        }
+        return Ok(());
+    }
+    let config = if args.quick {
+        seq2seq::bench::BenchConfig::quick()
+    } else {
+        seq2seq::bench::BenchConfig::reference()
+    };
+    let config = seq2seq::bench::BenchConfig {
+        builtin: !args.no_builtin,
+        ..config
+    };
+    eprintln!("config: {config:?}");
+    let ours = with_backend!(backend, |B, device| {
+        seq2seq::bench::run::<burn::backend::Autodiff<B>>(&config, &device)
+    });
+    let theirs = if args.no_pytorch {
+        None
+    } else {
+        match seq2seq::bench::pytorch::reference(&pytorch_options(&args), &config, args.quick) {
+            Ok(result) => Some(result),
+            Err(err) => {
+                eprintln!("warning: no PyTorch comparison: {err:#}");
+                None
+            }
+        }
+    };
+    let row = bench_row;
+    bench_header();
+    row(
+        "train target tokens/s",
+        ours.train_tokens_per_s,
+        theirs.as_ref().map(|t| t.train_tokens_per_s),
+        true,
+    );
+    if let Some(builtin) = ours.builtin_train_tokens_per_s {
+        row(
+            "  burn::nn::transformer",
+            builtin,
+            theirs.as_ref().map(|t| t.train_tokens_per_s),
+            true,
+        );
+    }
+    row(
+        "greedy 24 tok, batch 1 (ms)",
+        ours.greedy_ms_b1,
+        theirs.as_ref().map(|t| t.greedy_ms_b1),
+        false,
+    );
+    row(
+        "greedy 24 tok, batch 64 (ms)",
+        ours.greedy_ms_b64,
+        theirs.as_ref().map(|t| t.greedy_ms_b64),
+        false,
+    );
+    row(
+        "peak RSS (MiB)",
+        ours.peak_rss_mb,
+        theirs.as_ref().map(|t| t.peak_rss_mb),
+        false,
+    );
+    row(
+        "matmul 1024^3 GFLOP/s",
+        ours.sgemm_gflops,
+        theirs.as_ref().map(|t| t.sgemm_gflops),
+        true,
+    );
+    row(
+        "matmul FFN shape GFLOP/s",
+        ours.ffn_matmul_gflops,
+        theirs.as_ref().map(|t| t.ffn_matmul_gflops),
+        true,
+    );
+    let epochs = if args.quick || args.epoch_batches == 0 {
+        Vec::new()
+    } else {
+        let mut epochs = Vec::new();
+        for preset in [
+            seq2seq::config::Preset::Compact,
+            seq2seq::config::Preset::Small,
+        ] {
+            let estimate = with_backend!(backend, |B, device| {
+                seq2seq::bench::g2p_epoch::<burn::backend::Autodiff<B>>(
+                    preset,
+                    args.epoch_batches,
+                    &device,
+                )
+            })
+            .context("cannot estimate the G2P epoch time")?;
+            println!(
+                "G2P epoch, {:<8} preset (s) {:12.0}   ({} batches x {:.3} s/step, {} timed)",
+                format!("{preset:?}").to_lowercase(),
+                estimate.epoch_s,
+                estimate.batches,
+                estimate.mean_step_s,
+                estimate.timed_batches
+            );
+            epochs.push(estimate);
+        }
+        epochs
+    };
+    let g2p = if args.quick || args.g2p_batches == 0 {
+        None
+    } else {
+        match bench_g2p(backend, &args) {
+            Ok(report) => Some(report),
+            Err(err) => {
+                eprintln!("warning: G2P workload skipped: {err:#}");
+                None
+            }
+        }
+    };
+    let inference = if args.quick || args.infer_words == 0 {
+        None
+    } else {
+        match bench_inference(backend, &args) {
+            Ok(report) => Some(report),
+            Err(err) => {
+                eprintln!("warning: inference section skipped: {err:#}");
+                None
+            }
+        }
+    };
+    if let Some(path) = &args.json {
+        let report = serde_json::json!({
+            "config": config,
+            "seq2seq": ours,
+            "pytorch": theirs,
+            "reference_ratio": theirs.as_ref().map(|t| ours.train_tokens_per_s / t.train_tokens_per_s),
+            "g2p_workload": g2p,
+            "g2p_epoch": epochs,
+            "inference": inference,
+        });
+        write_json(path, &report)?;
+    }
+    Ok(())
+}

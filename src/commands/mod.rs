@@ -1,0 +1,3 @@
+//! The subcommands whose code is more than argument plumbing, one file each.
+
+pub mod bench;
