@@ -266,3 +266,73 @@ fn ctranslate2_decodes_the_shipped_g2p_model_as_we_do() {
         assert!(row.score_gap < 1e-3, "score gap {}", row.score_gap);
     }
 }
+
+/// `Predictor::predict_many` sorts the inputs by length, cuts batches, decodes them on several
+/// threads and puts the answers back in input order: every answer is the one the input gets
+/// decoded alone, greedy and with beam 3.
+#[test]
+fn predict_many_answers_each_input_as_if_decoded_alone() {
+    use seq2seq::decode::Decoding;
+    let fixture = |f: &str| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(f)
+    };
+    let dir = std::env::temp_dir().join(format!("seq2seq-predict-many-{}", std::process::id()));
+    let data = seq2seq::data::DataConfig::new().with_task(seq2seq::data::TaskKind::Tsv);
+    let device = Default::default();
+    let loaded = seq2seq::artifact::import_pytorch::<B>(
+        &fixture("seq2seq_post.weights.safetensors"),
+        &fixture("seq2seq_post.json"),
+        &fixture("seq2seq_post.src_vocab.txt"),
+        &fixture("seq2seq_post.tgt_vocab.txt"),
+        data,
+        &dir,
+        &device,
+    )
+    .unwrap();
+    let mut predictor = seq2seq::infer::Predictor::new(loaded, device);
+    let words = [
+        "gfedcba", "a", "abc", "bb", "gg", "cafe", "dad", "e", "fedcb", "ba", "g",
+    ];
+    let inputs: Vec<Vec<usize>> = words
+        .iter()
+        .map(|w| predictor.encode(w, false).unwrap())
+        .collect();
+    for decoding in [Decoding::greedy(), Decoding::new(3, 1, 0.0).unwrap()] {
+        let alone: Vec<_> = inputs
+            .iter()
+            .map(|input| {
+                predictor
+                    .predict(std::slice::from_ref(input), &decoding)
+                    .remove(0)
+            })
+            .collect();
+        // The random fixture model writes the same letters for every input, but each input
+        // gets its own score: a mix-up of inputs would show there.
+        assert!(alone
+            .windows(2)
+            .any(|w| (w[0][0].score - w[1][0].score).abs() > 1e-3));
+        for threads in [1, 3] {
+            predictor.threads = threads;
+            let mut seen = Vec::new();
+            let many = predictor.predict_many(&inputs, &decoding, 2, &mut |batch, _| {
+                seen.extend_from_slice(batch)
+            });
+            seen.sort_unstable();
+            assert_eq!(
+                seen,
+                (0..words.len()).collect::<Vec<_>>(),
+                "every input once"
+            );
+            for ((word, a), b) in words.iter().zip(&alone).zip(&many) {
+                assert_eq!(a[0].text, b[0].text, "{word}, threads {threads}");
+                assert!(
+                    (a[0].score - b[0].score).abs() < 1e-4,
+                    "{word}: {a:?} vs {b:?}"
+                );
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
