@@ -21,6 +21,7 @@
 # versions everywhere (what CI runs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+command -v python3 > /dev/null || { echo "gpu_check: needs python3 (for its JSON)" >&2; exit 2; }
 
 QUICK=0
 BUILD=1
@@ -107,6 +108,7 @@ else:
     print("software")
 EOF
 )
+KIND=${KIND:-none}
 if command -v nvidia-smi > /dev/null; then
     step nvidia-smi 30 nvidia-smi
 else
