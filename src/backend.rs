@@ -192,26 +192,30 @@ pub fn version() -> &'static str {
     )
 }
 
+/// Run `f`, turning a panic into its message, without printing the panic (cubecl panics when
+/// a GPU runtime cannot start; the backends below report that as an error instead).
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn quietly<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(f);
+    std::panic::set_hook(hook);
+    result.map_err(|panic| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    })
+}
+
 /// The default wgpu device, set up explicitly so the adapter's name can be printed.
 #[cfg(feature = "wgpu")]
 pub fn wgpu_device(name: &str) -> Result<burn::backend::wgpu::WgpuDevice, BackendError> {
     use burn::backend::wgpu::{graphics::AutoGraphicsApi, init_setup, RuntimeOptions, WgpuDevice};
     let device = WgpuDevice::default();
-    // cubecl panics when no adapter is found; turn that into an error without its backtrace.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let setup = std::panic::catch_unwind(|| {
-        init_setup::<AutoGraphicsApi>(&device, RuntimeOptions::default())
-    });
-    std::panic::set_hook(hook);
-    let setup = setup.map_err(|panic| {
-        let why = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        BackendError::NoAdapter(why)
-    })?;
+    let setup = quietly(|| init_setup::<AutoGraphicsApi>(&device, RuntimeOptions::default()))
+        .map_err(BackendError::NoAdapter)?;
     let info = setup.adapter.get_info();
     eprintln!(
         "backend: {name} ({}, {:?}, {:?})",
@@ -226,31 +230,20 @@ pub fn wgpu_device(name: &str) -> Result<burn::backend::wgpu::WgpuDevice, Backen
 pub fn cuda_device() -> Result<burn::backend::cuda::CudaDevice, BackendError> {
     use burn::prelude::*;
     let device = burn::backend::cuda::CudaDevice::default();
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let probe = std::panic::catch_unwind(|| {
+    let sum = quietly(|| {
         Tensor::<Cuda, 1>::ones([4], &device)
             .sum()
             .into_scalar()
             .elem::<f32>()
-    });
-    std::panic::set_hook(hook);
-    match probe {
-        Ok(sum) if sum == 4.0 => {
-            eprintln!("backend: cuda ({device:?})");
-            Ok(device)
-        }
-        Ok(sum) => Err(BackendError::NoCuda(format!(
+    })
+    .map_err(BackendError::NoCuda)?;
+    if sum != 4.0 {
+        return Err(BackendError::NoCuda(format!(
             "a test sum gave {sum} instead of 4"
-        ))),
-        Err(panic) => Err(BackendError::NoCuda(
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default(),
-        )),
+        )));
     }
+    eprintln!("backend: cuda ({device:?})");
+    Ok(device)
 }
 
 /// Run `$body` with `B` bound to the chosen backend and `device` to its default device.

@@ -105,16 +105,8 @@ impl<B: Backend> Predictor<B> {
         if inputs.is_empty() {
             return Vec::new();
         }
-        let pairs: Vec<EncodedPair> = inputs
-            .iter()
-            .map(|src| EncodedPair {
-                src: src.clone(),
-                tgt: Vec::new(),
-            })
-            .collect();
-        let batch = Seq2SeqBatcher.batch_pairs::<B>(&pairs, &self.device);
-        decoding
-            .run(&self.loaded.model, batch.src, batch.src_padding)
+        let sources: Vec<&Vec<usize>> = inputs.iter().collect();
+        decode_batch(&self.loaded.model, &self.device, &sources, decoding)
             .iter()
             .map(|list| list.iter().map(|h| self.to_prediction(h)).collect())
             .collect()
@@ -141,15 +133,6 @@ impl<B: Backend> Predictor<B> {
         let chunks: Vec<&[usize]> = order.chunks(batch_size.clamp(1, share)).collect();
         let workers = self.threads.clamp(1, chunks.len().max(1));
         let mut out: Vec<Vec<Prediction>> = vec![Vec::new(); inputs.len()];
-        let batch_of = |chunk: &[usize]| -> Vec<EncodedPair> {
-            chunk
-                .iter()
-                .map(|&i| EncodedPair {
-                    src: inputs[i].clone(),
-                    tgt: Vec::new(),
-                })
-                .collect()
-        };
         std::thread::scope(|scope| {
             let (sender, receiver) = std::sync::mpsc::channel();
             for worker in 0..workers {
@@ -157,11 +140,10 @@ impl<B: Backend> Predictor<B> {
                 let model = self.loaded.model.clone();
                 let device = self.device.clone();
                 let chunks = &chunks;
-                let batch_of = &batch_of;
                 scope.spawn(move || {
                     for (c, chunk) in chunks.iter().enumerate().skip(worker).step_by(workers) {
-                        let batch = Seq2SeqBatcher.batch_pairs::<B>(&batch_of(chunk), &device);
-                        let hyps = decoding.run(&model, batch.src, batch.src_padding);
+                        let sources: Vec<&Vec<usize>> = chunk.iter().map(|&i| &inputs[i]).collect();
+                        let hyps = decode_batch(&model, &device, &sources, decoding);
                         if sender.send((c, hyps)).is_err() {
                             return;
                         }
@@ -182,6 +164,24 @@ impl<B: Backend> Predictor<B> {
         });
         out
     }
+}
+
+/// Decode one batch of encoded sources.
+fn decode_batch<B: Backend>(
+    model: &crate::model::Transformer<B>,
+    device: &B::Device,
+    sources: &[&Vec<usize>],
+    decoding: &Decoding,
+) -> Vec<Vec<Hypothesis>> {
+    let pairs: Vec<EncodedPair> = sources
+        .iter()
+        .map(|src| EncodedPair {
+            src: src.to_vec(),
+            tgt: Vec::new(),
+        })
+        .collect();
+    let batch = Seq2SeqBatcher.batch_pairs::<B>(&pairs, device);
+    decoding.run(model, batch.src, batch.src_padding)
 }
 
 /// Attention weights of one decoded input, per layer and head.

@@ -38,20 +38,34 @@ fn fixture(file: &str) -> String {
     fixture_path(file).display().to_string()
 }
 
-fn import(out: &std::path::Path) -> Output {
-    seq2seq(&[
+/// `import-pytorch` of the post-norm fixture into `out`, and any `extra` arguments.
+fn import_args(out: &std::path::Path, extra: &[&str]) -> Output {
+    let out = out.display().to_string();
+    let (weights, config, src, tgt) = (
+        fixture("seq2seq_post.weights.safetensors"),
+        fixture("seq2seq_post.json"),
+        fixture("seq2seq_post.src_vocab.txt"),
+        fixture("seq2seq_post.tgt_vocab.txt"),
+    );
+    let mut args = vec![
         "import-pytorch",
         "--weights",
-        &fixture("seq2seq_post.weights.safetensors"),
+        &weights,
         "--config",
-        &fixture("seq2seq_post.json"),
+        &config,
         "--src-vocab",
-        &fixture("seq2seq_post.src_vocab.txt"),
+        &src,
         "--tgt-vocab",
-        &fixture("seq2seq_post.tgt_vocab.txt"),
+        &tgt,
         "--out",
-        &out.display().to_string(),
-    ])
+        &out,
+    ];
+    args.extend_from_slice(extra);
+    seq2seq(&args)
+}
+
+fn import(out: &std::path::Path) -> Output {
+    import_args(out, &[])
 }
 
 #[test]
@@ -690,28 +704,8 @@ fn infer_looks_words_up_in_the_lexicon_first() {
 #[test]
 fn import_check_compares_logits_with_pytorch() {
     let dir = temp_dir("import-check");
-    let args = |out: &str, io: &str| {
-        vec![
-            "import-pytorch".to_string(),
-            "--weights".into(),
-            fixture("seq2seq_post.weights.safetensors"),
-            "--config".into(),
-            fixture("seq2seq_post.json"),
-            "--src-vocab".into(),
-            fixture("seq2seq_post.src_vocab.txt"),
-            "--tgt-vocab".into(),
-            fixture("seq2seq_post.tgt_vocab.txt"),
-            "--out".into(),
-            dir.join(out).display().to_string(),
-            "--check".into(),
-            fixture(io),
-        ]
-    };
-    let run = |args: Vec<String>| {
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        seq2seq(&refs)
-    };
-    let out = run(args("same", "seq2seq_post.io.safetensors"));
+    let check = |out: &str, io: &str| import_args(&dir.join(out), &["--check", &fixture(io)]);
+    let out = check("same", "seq2seq_post.io.safetensors");
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -719,7 +713,7 @@ fn import_check_compares_logits_with_pytorch() {
         "{stdout}"
     );
     // The pre-norm model's outputs are not the post-norm model's.
-    let out = run(args("other", "seq2seq_pre.io.safetensors"));
+    let out = check("other", "seq2seq_pre.io.safetensors");
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
@@ -727,7 +721,7 @@ fn import_check_compares_logits_with_pytorch() {
         "{err}"
     );
     // Not a fixture at all.
-    let out = run(args("bad", "seq2seq_post.json"));
+    let out = check("bad", "seq2seq_post.json");
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("is not a safetensors file"),

@@ -314,36 +314,23 @@ pub fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
             true,
         );
     }
-    row(
-        "greedy 24 tok, batch 1 (ms)",
-        ours.greedy_ms_b1,
-        theirs.as_ref().map(|t| t.greedy_ms_b1),
-        false,
-    );
-    row(
-        "greedy 24 tok, batch 64 (ms)",
-        ours.greedy_ms_b64,
-        theirs.as_ref().map(|t| t.greedy_ms_b64),
-        false,
-    );
-    row(
-        "peak RSS (MiB)",
-        ours.peak_rss_mb,
-        theirs.as_ref().map(|t| t.peak_rss_mb),
-        false,
-    );
-    row(
-        "matmul 1024^3 GFLOP/s",
-        ours.sgemm_gflops,
-        theirs.as_ref().map(|t| t.sgemm_gflops),
-        true,
-    );
-    row(
-        "matmul FFN shape GFLOP/s",
-        ours.ffn_matmul_gflops,
-        theirs.as_ref().map(|t| t.ffn_matmul_gflops),
-        true,
-    );
+    // (row, the figure, whether higher is better)
+    type Pick = fn(&seq2seq::bench::BenchResult) -> f64;
+    let rows: [(&str, Pick, bool); 5] = [
+        ("greedy 24 tok, batch 1 (ms)", |r| r.greedy_ms_b1, false),
+        ("greedy 24 tok, batch 64 (ms)", |r| r.greedy_ms_b64, false),
+        ("peak RSS (MiB)", |r| r.peak_rss_mb, false),
+        ("matmul 1024^3 GFLOP/s", |r| r.sgemm_gflops, true),
+        ("matmul FFN shape GFLOP/s", |r| r.ffn_matmul_gflops, true),
+    ];
+    for (name, pick, higher_is_better) in rows {
+        row(
+            name,
+            pick(&ours),
+            theirs.as_ref().map(pick),
+            higher_is_better,
+        );
+    }
     let epochs = if args.quick || args.epoch_batches == 0 {
         Vec::new()
     } else {

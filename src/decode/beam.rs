@@ -224,13 +224,7 @@ impl<B: Backend> Scorer for TransformerScorer<'_, B> {
             .map(|p| *p.last().expect("prefixes start with BEGIN") as i64)
             .collect();
         let input = Tensor::<B, 2, Int>::from_data(TensorData::new(last, [rows, 1]), &self.device);
-        let log_probs = self.stepper.next_log_probs(input); // [rows, vocab]
-        let [_, vocab] = log_probs.dims();
-        let flat: Vec<f32> = log_probs
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .expect("f32 logits");
+        let (flat, vocab) = super::step::to_host(self.stepper.next_log_probs(input));
         flat.chunks(vocab).map(<[f32]>::to_vec).collect()
     }
 }

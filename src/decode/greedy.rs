@@ -73,12 +73,7 @@ pub fn greedy<B: Backend>(
 /// # Shapes
 /// - `log_probs`: `[rows, vocab]`
 fn best_tokens<B: Backend>(log_probs: Tensor<B, 2>) -> Vec<(usize, f32)> {
-    let [_rows, vocab] = log_probs.dims();
-    let values: Vec<f32> = log_probs
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("f32 log-probabilities");
+    let (values, vocab) = super::step::to_host(log_probs);
     values
         .chunks(vocab)
         .map(|row| {

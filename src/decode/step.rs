@@ -45,12 +45,6 @@ impl<'a, B: Backend> Stepper<'a, B> {
         }
     }
 
-    /// The cache's rows as `index` says (see [`Stepper::keep`]).
-    fn reorder(&mut self, index: Tensor<B, 1, Int>) {
-        let cache = std::mem::replace(&mut self.cache, DecoderCache::new(0));
-        self.cache = cache.select(index);
-    }
-
     /// Continue with rows `index` of the previous step, in that order: finished rows leave the
     /// batch so later steps do not compute them, beams move, rows repeat as one row per input
     /// widens into a beam. The source padding and the cache follow.
@@ -63,7 +57,8 @@ impl<'a, B: Backend> Stepper<'a, B> {
         if self.cache.len == 0 {
             self.memory = self.memory.clone().select(0, index.clone());
         }
-        self.reorder(index.clone());
+        let cache = std::mem::replace(&mut self.cache, DecoderCache::new(0));
+        self.cache = cache.select(index.clone());
         self.src_padding = self.src_padding.clone().select(0, index);
     }
 
@@ -91,4 +86,18 @@ impl<'a, B: Backend> Stepper<'a, B> {
         (burn::tensor::activation::log_softmax(logits, 2) + self.forbidden.clone())
             .reshape([rows, vocab])
     }
+}
+
+/// Log-probabilities brought to the host in one read, row-major, and the vocabulary size.
+///
+/// # Shapes
+/// - `log_probs`: `[rows, vocab]`
+pub fn to_host<B: Backend>(log_probs: Tensor<B, 2>) -> (Vec<f32>, usize) {
+    let [_rows, vocab] = log_probs.dims();
+    let values = log_probs
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("f32 log-probabilities");
+    (values, vocab)
 }
