@@ -44,6 +44,9 @@ enum Command {
     Average(AverageArgs),
     /// List the backends built in and the devices they can use (GPU adapters for wgpu).
     Devices(DevicesArgs),
+    /// Run the global orchestrator that introduces the nodes of a training run across
+    /// machines (`train --nodes`) to each other.
+    Orchestrator(OrchestratorArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -203,6 +206,40 @@ struct TrainArgs {
     /// backend, N workers share the CPU).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     devices: u16,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+/// Training as one node of several machines (see the README's "Training on several
+/// machines"); without these, training runs on this machine alone.
+#[derive(clap::Args, Debug)]
+struct NodeArgs {
+    /// How many machines (nodes) train together; each runs `train` with the same data,
+    /// config and --nodes, and its own --rank.
+    #[arg(long, requires_all = ["rank", "orchestrator", "node_address"], conflicts_with = "devices",
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    nodes: Option<u32>,
+    /// This node's rank, 0 to nodes-1. Rank 0 writes the checkpoints and the model and shows
+    /// the dashboard; the others print plain progress.
+    #[arg(long, requires = "nodes")]
+    rank: Option<u32>,
+    /// The global orchestrator (`seq2seq orchestrator --port PORT`), as ws://HOST:PORT.
+    #[arg(long, requires = "nodes")]
+    orchestrator: Option<String>,
+    /// Where the other nodes reach this one, ws://HOST:PORT (this node listens on PORT).
+    #[arg(long, requires = "nodes")]
+    node_address: Option<String>,
+    /// Seconds a node waits for the others (to join, and at each all-reduce) before it gives
+    /// up with an error.
+    #[arg(long, default_value_t = 600, requires = "nodes")]
+    node_timeout: u64,
+}
+
+#[derive(clap::Args, Debug)]
+struct OrchestratorArgs {
+    /// The port to listen on (all interfaces); nodes connect to ws://THIS_HOST:PORT.
+    #[arg(long)]
+    port: u16,
 }
 
 #[derive(clap::Args, Debug)]
@@ -318,17 +355,48 @@ fn train(backend: BackendChoice, args: TrainArgs) -> Result<()> {
         plain: args.plain,
         interrupter: Some(ctrl_c_interrupter()),
     };
+    let node = args.node.nodes.map(|nodes| seq2seq::train::NodeConfig {
+        nodes,
+        rank: args.node.rank.unwrap_or(0),
+        orchestrator: args.node.orchestrator.clone().unwrap_or_default(),
+        address: args.node.node_address.clone().unwrap_or_default(),
+        timeout: std::time::Duration::from_secs(args.node.node_timeout),
+    });
     with_backend!(backend, |B, device| {
         use seq2seq::backend::DeviceSet;
-        let devices = DeviceSet::device_set(&device, usize::from(args.devices));
-        let report = seq2seq::train::run_on_devices::<burn::backend::Autodiff<B>>(
-            config, &options, devices,
-        )?;
+        type AB = burn::backend::Autodiff<B>;
+        let report = match &node {
+            Some(node) => {
+                let strategy = seq2seq::train::Collective::<AB>::new(device, node.clone())?;
+                seq2seq::train::run_with::<AB>(config, &options, &strategy)?
+            }
+            None => {
+                let devices = DeviceSet::device_set(&device, usize::from(args.devices));
+                seq2seq::train::run_on_devices::<AB>(config, &options, devices)?
+            }
+        };
         println!(
             "trained {} epochs in {:.0}s ({:.0} target tokens/s)",
             report.epochs, report.seconds, report.target_tokens_per_second
         );
     });
+    Ok(())
+}
+
+/// Runs burn-collective's global orchestrator until Ctrl-C.
+fn orchestrator(args: OrchestratorArgs) -> Result<()> {
+    // A port in use would otherwise only be logged by the server task.
+    std::net::TcpListener::bind(("0.0.0.0", args.port))
+        .with_context(|| format!("cannot listen on port {}", args.port))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the orchestrator's runtime")?;
+    println!(
+        "orchestrator listening on ws://0.0.0.0:{} (nodes: train --nodes N --rank R --orchestrator ws://THIS_HOST:{} --node-address ws://NODE_HOST:NODE_PORT); Ctrl-C stops it",
+        args.port, args.port
+    );
+    runtime.block_on(burn_collective::start_global_orchestrator(args.port));
     Ok(())
 }
 
@@ -594,6 +662,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => commands::bench::bench(cli.backend, args),
         Command::Average(args) => average(cli.backend, args),
         Command::Devices(args) => devices(cli.backend, args),
+        Command::Orchestrator(args) => orchestrator(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,7 +15,7 @@ use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::InMemDataset;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::lr_scheduler::noam::NoamLrSchedulerConfig;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::checkpoint::{
     ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
@@ -23,7 +23,7 @@ use burn::train::checkpoint::{
 use burn::train::metric::store::{Aggregate, Direction, EventStoreClient, Split};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, PerplexityMetric};
 use burn::train::{
-    EarlyStoppingStrategy, Interrupter, Learner, MetricEarlyStoppingStrategy, StoppingCondition,
+    EarlyStoppingStrategy, LearnerModelRecord, LearnerOptimizerRecord, LearnerSchedulerRecord, Interrupter, Learner, MetricEarlyStoppingStrategy, StoppingCondition,
     SupervisedTraining,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,17 +99,28 @@ pub fn training<B: AutodiffBackend>(
         .batch_size(1)
         .set_device(device)
         .build(InMemDataset::new(setup.valid_batches));
-    let mut training = SupervisedTraining::new(setup.run.path(), train_loader, valid_loader)
-        .with_interrupter(setup.interrupter)
-        .metric_train(setup.guard)
-        .metrics((AccuracyMetric::new().with_pad_token(PAD), LossMetric::new()))
-        .metric_valid_numeric(PerplexityMetric::new().with_pad_token(PAD))
-        .metric_train_numeric(LearningRateMetric::new())
-        .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
-        // burn-train's default (the last two and the best by validation loss), with as many
-        // last ones as the final average needs.
-        .metric_valid(valid_epochs.clone())
-        .with_checkpointing_strategy(Settled::new(
+    let leader = setup.strategy.is_leader();
+    let mut training = SupervisedTraining::new(
+        setup.strategy.log_dir(setup.run.path()),
+        train_loader,
+        valid_loader,
+    )
+    .with_interrupter(setup.interrupter)
+    .metric_train(setup.guard)
+    .metrics((AccuracyMetric::new().with_pad_token(PAD), LossMetric::new()))
+    .metric_valid_numeric(PerplexityMetric::new().with_pad_token(PAD))
+    .metric_train_numeric(LearningRateMetric::new())
+    .metric_valid(valid_epochs.clone())
+    .num_epochs(config.training.epochs)
+    .with_training_strategy(setup.strategy.training_strategy())
+    .summary();
+    // Only the leader writes checkpoints (one process of several; see `Strategy::is_leader`).
+    if leader {
+        training = training
+            .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
+            // burn-train's default (the last two and the best by validation loss), with as
+            // many last ones as the final average needs.
+            .with_checkpointing_strategy(Settled::new(
             ComposedCheckpointingStrategy::builder()
                 .add(KeepLastNCheckpoints::new(
                     config.training.average_last.max(2),
@@ -121,11 +132,9 @@ pub fn training<B: AutodiffBackend>(
                     Split::Valid,
                 ))
                 .build(),
-            valid_epochs,
-        ))
-        .num_epochs(config.training.epochs)
-        .with_training_strategy(setup.strategy.training_strategy())
-        .summary();
+                valid_epochs,
+            ));
+    }
     if config.training.patience > 0 {
         training = training.early_stopping(EarlyStop {
             inner: MetricEarlyStoppingStrategy::new(
@@ -169,4 +178,36 @@ pub fn learner<B: AutodiffBackend>(
         .init()
         .map_err(TrainError::Config)?;
     Ok(Learner::new(trainer, optimizer, scheduler))
+}
+
+/// `learner` with the optimizer state and schedule of `epoch`'s checkpoint in `run`: how a
+/// process that has no checkpointer of its own (a node other than the leader) resumes (the
+/// leader then sends its weights, which are the same).
+pub fn load_training_state<B: AutodiffBackend>(
+    mut learner: Learner<Components<B>>,
+    run: &RunDir,
+    epoch: usize,
+    device: &B::Device,
+) -> Result<Learner<Components<B>>, TrainError> {
+    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+    let read = |kind: &str| {
+        let path = run.checkpoint_file(kind, epoch);
+        (path.clone(), recorder.clone())
+    };
+    // The model record too: Adam's state is keyed by the parameters' ids, which the
+    // checkpoint's model record carries (a fresh model has ids of its own).
+    let (path, rec) = read("model");
+    let model: LearnerModelRecord<Components<B>> = Recorder::<B>::load(&rec, path.clone(), device)
+        .map_err(|source| TrainError::Checkpoint { path, source })?;
+    learner.load_model(model);
+    let (path, rec) = read("optim");
+    let optim: LearnerOptimizerRecord<Components<B>> = Recorder::<B>::load(&rec, path.clone(), device)
+        .map_err(|source| TrainError::Checkpoint { path, source })?;
+    learner.load_optim(optim);
+    let (path, rec) = read("scheduler");
+    let scheduler: LearnerSchedulerRecord<Components<B>> =
+        Recorder::<B>::load(&rec, path.clone(), device)
+        .map_err(|source| TrainError::Checkpoint { path, source })?;
+    learner.load_scheduler(scheduler);
+    Ok(learner)
 }

@@ -18,7 +18,7 @@ pub mod strategy;
 pub use finish::export_checkpoints;
 pub use run_dir::RunDir;
 pub use step::Seq2SeqTrainer;
-pub use strategy::{MultiDevice, SingleDevice, Strategy};
+pub use strategy::{Collective, MultiDevice, NodeConfig, NodeError, SingleDevice, Strategy};
 
 use crate::artifact::{self, ArtifactError, LoadedModel};
 use crate::config::ExperimentConfig;
@@ -63,6 +63,9 @@ pub enum TrainError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The training strategy stopped (a node of several failed, or another did).
+    #[error("training failed: {0}")]
+    Strategy(String),
     #[error("training stopped: the loss became {value} at epoch {epoch}; the last good checkpoint is kept in {dir}")]
     Diverged {
         value: f64,
@@ -218,10 +221,22 @@ pub fn run_with<B: AutodiffBackend>(
     let device = strategy.main_device();
     let run = RunDir::new(&options.run_dir);
     // Every output location is checked before the data is read.
-    run_dir::check_output_dir(&options.out)?;
-    run_dir::check_output_dir(run.path())?;
+    let leader = strategy.is_leader();
     check_training_config(&config)?;
-    let resume_from = run.prepare(options.resume, options.restart)?;
+    let resume_from = if leader {
+        run_dir::check_output_dir(&options.out)?;
+        run_dir::check_output_dir(run.path())?;
+        run.prepare(options.resume, options.restart)?
+    } else if options.resume {
+        // A node other than the leader writes nothing and resumes from the leader's run
+        // directory (shared, or copied to this machine).
+        Some(
+            run.resumable()?
+                .ok_or_else(|| TrainError::NothingToResume(run.path().to_path_buf()))?,
+        )
+    } else {
+        None
+    };
 
     let corpus = load_corpus(&config, &run, options.resume)?;
     config.model.src_vocab_size = corpus.src_vocab.len();
@@ -257,7 +272,9 @@ pub fn run_with<B: AutodiffBackend>(
         }
     );
     // The run directory keeps what a resume needs: config and vocabularies.
-    run.save_setup(&config, &corpus.src_vocab, &corpus.tgt_vocab)?;
+    if leader {
+        run.save_setup(&config, &corpus.src_vocab, &corpus.tgt_vocab)?;
+    }
 
     let seed = config.training.seed;
     B::seed(&device, seed);
@@ -279,19 +296,23 @@ pub fn run_with<B: AutodiffBackend>(
         &config,
         learner::Setup {
             run: &run,
-            train_batches: learner::train_batches(&config, train),
+            train_batches: strategy.shard(learner::train_batches(&config, train)),
             valid_batches: valid_batches.clone(),
             interrupter: interrupter.clone(),
             guard: guard.clone(),
             stopped_early: stopped_early.clone(),
             strategy,
             resume_from,
-            plain: options.plain || !std::io::stdout().is_terminal(),
+            plain: options.plain || !leader || !std::io::stdout().is_terminal(),
         },
     );
 
     let started = Instant::now();
-    let result = training.launch(learner::learner::<B>(&config, &device)?);
+    let mut fresh = learner::learner::<B>(&config, &device)?;
+    if let (false, Some(epoch)) = (leader, resume_from) {
+        fresh = learner::load_training_state(fresh, &run, epoch, &device)?;
+    }
+    let result = training.launch(fresh);
     let seconds = started.elapsed().as_secs_f64();
     // Dropping the renderer prints the summary (and leaves the dashboard).
     drop(result.renderer);
@@ -302,7 +323,12 @@ pub fn run_with<B: AutodiffBackend>(
             dir: run.checkpoint_dir(),
         });
     }
-    let epochs_done = run.last_checkpoint().unwrap_or(0);
+    if let Some(reason) = strategy.failure() {
+        return Err(TrainError::Strategy(reason));
+    }
+    let epochs_done = strategy
+        .epochs_done()
+        .unwrap_or_else(|| run.last_checkpoint().unwrap_or(0));
     // Training ends early by early stopping, divergence (above) or the user. The interrupter
     // cannot tell the last: burn-train's dashboard resets it when training ends.
     if stopped_early.load(std::sync::atomic::Ordering::SeqCst) {
@@ -321,13 +347,16 @@ pub fn run_with<B: AutodiffBackend>(
         // whatever model is already in the output directory.
         return Err(TrainError::StoppedEarly(options.out.clone()));
     }
+    let epochs_run = epochs_done.saturating_sub(resume_from.unwrap_or(0)).max(1);
+    // All the training data per epoch: with several processes, the group's rate.
+    let target_tokens_per_second = (train_tokens * epochs_run) as f64 / seconds;
     if !strategy.is_leader() {
         return Ok(TrainReport {
             epochs: epochs_done,
             train_pairs: corpus.train.len() - dropped,
             dropped_too_long: dropped,
             seconds,
-            target_tokens_per_second: 0.0,
+            target_tokens_per_second,
             dev_exact_match: None,
             dev_evaluated: 0,
             averaged_epochs: None,
@@ -388,13 +417,12 @@ pub fn run_with<B: AutodiffBackend>(
         );
         report
     });
-    let epochs_run = epochs_done.saturating_sub(resume_from.unwrap_or(0)).max(1);
     let report = TrainReport {
         epochs: epochs_done,
         train_pairs: corpus.train.len() - dropped,
         dropped_too_long: dropped,
         seconds,
-        target_tokens_per_second: (train_tokens * epochs_run) as f64 / seconds,
+        target_tokens_per_second,
         dev_exact_match: dev.as_ref().map(|r| r.exact_match),
         dev_evaluated: dev.as_ref().map_or(0, |r| r.items),
         averaged_epochs: chosen.averaged.map(|(epochs, _)| epochs),

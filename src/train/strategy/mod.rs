@@ -2,16 +2,21 @@
 //!
 //! A strategy says which device holds the model, what burn-train's learner is told, and
 //! whether this process is the one that writes checkpoints and the final model. Each strategy
-//! is one file here; `train::run_with` takes any of them. Today: [`SingleDevice`] and
-//! [`MultiDevice`] (several devices of one machine).
+//! is one file here; `train::run_with` takes any of them. Today: [`SingleDevice`],
+//! [`MultiDevice`] (several devices of one machine) and [`Collective`] (one node of several
+//! machines).
 
+mod collective;
 mod multi_device;
 mod single_device;
 
+pub use collective::{Collective, NodeConfig, NodeError};
 pub use multi_device::MultiDevice;
 pub use single_device::SingleDevice;
 
 use super::Seq2SeqTrainer;
+use crate::data::batcher::EncodedPair;
+use std::path::{Path, PathBuf};
 use burn::lr_scheduler::noam::NoamLrScheduler;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::Adam;
@@ -38,5 +43,22 @@ pub trait Strategy<B: AutodiffBackend> {
     /// does).
     fn is_leader(&self) -> bool {
         true
+    }
+    /// This process's share of the training batches (all of them by default).
+    fn shard(&self, batches: Vec<Vec<EncodedPair>>) -> Vec<Vec<EncodedPair>> {
+        batches
+    }
+    /// The last epoch finished, where the strategy knows it better than the checkpoints in
+    /// this process's run directory (a process that writes none).
+    fn epochs_done(&self) -> Option<usize> {
+        None
+    }
+    /// Where burn-train writes this process's metric logs (the run directory by default).
+    fn log_dir(&self, run: &Path) -> PathBuf {
+        run.to_path_buf()
+    }
+    /// Why training failed, if the strategy stopped it.
+    fn failure(&self) -> Option<String> {
+        None
     }
 }
