@@ -294,6 +294,44 @@ fn two_nodes_keep_equal_weights_and_step_as_one_node_on_both_batches() {
 }
 
 #[test]
+fn two_nodes_learn_the_reverse_task_as_one_node_does() {
+    let dir = TempDir::new("collective", "reverse");
+    // The README's quick check (`train --task reverse --preset tiny`: one node, batches of 64,
+    // >= 99% exact match with any seed, tests/training.rs) on two nodes with 32 pairs each:
+    // the same global batch, so the same number of steps and the same schedule.
+    let config = write_config(&dir, r#"{"training": {"batch_size": 32}}"#);
+    let (_orch, port) = orchestrator();
+    let group = Group {
+        config: &config,
+        nodes: 2,
+        orchestrator: port,
+        timeout_s: 120,
+    };
+    let out = dir.join("m");
+    let n0 = group.node(0, &out, &[]);
+    let n1 = group.node(1, &out, &[]);
+    let (o0, o1) = (
+        n0.wait("node 0", Duration::from_secs(600)),
+        n1.wait("node 1", Duration::from_secs(60)),
+    );
+    assert!(o0.status.success(), "{}", text(&o0));
+    assert!(o1.status.success(), "{}", text(&o1));
+    let said = text(&o0);
+    let line = said
+        .lines()
+        .find(|l| l.starts_with("dev exact match"))
+        .unwrap_or_else(|| panic!("no dev line:\n{said}"));
+    let pct: f64 = line
+        .split(": ")
+        .nth(1)
+        .and_then(|v| v.split('%').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(pct >= 99.0, "two nodes: {line}");
+    assert_eq!(hashes(&o0), hashes(&o1));
+}
+
+#[test]
 fn a_lost_node_stops_the_other_with_an_error_and_the_group_resumes() {
     let dir = TempDir::new("collective", "kill");
     let json = r#"{"data": {"synthetic_size": 3000}, "training": {"epochs": 3, "patience": 0, "eval_examples": 0}}"#;

@@ -262,6 +262,32 @@ struct CollectiveLearning<B: AutodiffBackend> {
     state: Arc<NodeState>,
 }
 
+/// Where a node's training steps spend their time, printed when it finishes.
+#[derive(Default)]
+struct StepTimes {
+    steps: usize,
+    /// Forward and backward.
+    compute: Duration,
+    /// Flattening, the gradient all-reduce and putting the gradients back.
+    all_reduce: Duration,
+    /// Floats all-reduced per step (gradients, count and flag).
+    floats: usize,
+}
+
+impl StepTimes {
+    fn report(&self, rank: u32) -> String {
+        let steps = self.steps.max(1) as f64;
+        format!(
+            "node {rank}: {} steps; per step {:.1} ms forward+backward, {:.1} ms all-reducing {:.2} MB ({} floats)",
+            self.steps,
+            1e3 * self.compute.as_secs_f64() / steps,
+            1e3 * self.all_reduce.as_secs_f64() / steps,
+            self.floats as f64 * 4.0 / 1e6,
+            self.floats
+        )
+    }
+}
+
 /// Ends the process when a collective operation waits longer than the timeout: a blocked
 /// all-reduce cannot be cancelled, and a node that waits forever helps nobody.
 struct Watchdog {
@@ -602,6 +628,7 @@ impl<B: AutodiffBackend> CollectiveLearning<B> {
         global_progress: &Progress,
         processor: &mut SupervisedTrainingEventProcessor<Components<B>>,
         interrupter: &burn::train::Interrupter,
+        times: &mut StepTimes,
     ) -> Result<bool, NodeError> {
         let mut iterator = loader.iter();
         let mut iteration = 0;
@@ -610,7 +637,10 @@ impl<B: AutodiffBackend> CollectiveLearning<B> {
             learner.lr_step();
             let progress = iterator.progress();
             let tokens = target_positions(&batch);
+            let started = Instant::now();
             let output = learner.train_step(batch);
+            let computed = Instant::now();
+            times.compute += computed - started;
             let mut grads = output.grads;
             let model = learner.model();
             let mut take = TakeGrads::<B> {
@@ -644,6 +674,9 @@ impl<B: AutodiffBackend> CollectiveLearning<B> {
                 flat: mean,
                 offset: 0,
             });
+            times.all_reduce += computed.elapsed();
+            times.steps += 1;
+            times.floats = n + 2;
             learner.optimizer_step(grads);
             let item = TrainingItem::new(
                 output.item,
@@ -696,24 +729,38 @@ impl<B: AutodiffBackend> CollectiveLearning<B> {
         learner: &mut Learner<Components<B>>,
         processor: &mut SupervisedTrainingEventProcessor<Components<B>>,
     ) -> Result<(), NodeError> {
+        self.handshake(session, learner, epochs.starting_epoch)?;
+        let mut times = StepTimes::default();
+        let result = self.epochs(session, &mut epochs, learner, processor, &mut times);
+        println!("{}", times.report(self.node.rank));
+        result
+    }
+
+    fn epochs(
+        &self,
+        session: &Session<B>,
+        epochs: &mut Epochs<B>,
+        learner: &mut Learner<Components<B>>,
+        processor: &mut SupervisedTrainingEventProcessor<Components<B>>,
+        times: &mut StepTimes,
+    ) -> Result<(), NodeError> {
         let leader = self.node.rank == 0;
         let (train, valid, interrupter) = (&epochs.train, &epochs.valid, &epochs.interrupter);
-        self.handshake(session, learner, epochs.starting_epoch)?;
         for epoch in epochs.starting_epoch..=epochs.num_epochs {
             let progress = Progress {
                 items_processed: epoch,
                 items_total: epochs.num_epochs,
             };
-            if self.train_epoch(session, learner, train, &progress, processor, interrupter)? {
+            if self.train_epoch(session, learner, train, &progress, processor, interrupter, times)? {
                 return Ok(());
             }
             let mut stop = false;
             if leader {
                 self.valid_epoch(learner, valid, &progress, processor);
-                if let Some(checkpointer) = &mut epochs.checkpointer {
+                if let Some(checkpointer) = epochs.checkpointer.as_mut() {
                     checkpointer.checkpoint(learner, epoch, &epochs.event_store);
                 }
-                if let Some(early_stopping) = &mut epochs.early_stopping {
+                if let Some(early_stopping) = epochs.early_stopping.as_mut() {
                     stop = early_stopping.should_stop(epoch, &epochs.event_store);
                 }
             }
@@ -812,5 +859,86 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Collectiv
             self.fail(error);
         }
         (learner.model(), processor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(nodes: u32, rank: u32) -> NodeConfig {
+        NodeConfig {
+            nodes,
+            rank,
+            orchestrator: "ws://127.0.0.1:1".into(),
+            address: "ws://127.0.0.1:2".into(),
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn addresses_are_ws_host_port() {
+        assert_eq!(
+            host_port("x", "ws://10.0.0.2:3001").unwrap(),
+            ("10.0.0.2".to_string(), 3001)
+        );
+        assert_eq!(host_port("x", "ws://node-a:80/").unwrap().1, 80);
+        for bad in ["10.0.0.2:3001", "ws://host", "ws://host:0", "ws://:3001", "ws://h:99999"] {
+            assert!(
+                matches!(host_port("x", bad), Err(NodeError::BadAddress { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn ranks_outside_the_group_are_refused_before_any_connection() {
+        assert!(matches!(node(0, 0).check(), Err(NodeError::NoNodes)));
+        let err = node(3, 3).check().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--rank 3 is out of range for --nodes 3 (ranks are 0 to 2)"
+        );
+    }
+
+    #[test]
+    fn shards_are_disjoint_equal_and_cover_all_but_the_remainder() {
+        type AB = burn::backend::Autodiff<crate::backend::Flex>;
+        // 11 batches, each named by its index in its first source id.
+        let batches: Vec<Vec<EncodedPair>> = (0..11)
+            .map(|i| {
+                vec![EncodedPair {
+                    src: vec![i],
+                    tgt: vec![],
+                }]
+            })
+            .collect();
+        let shards: Vec<Vec<usize>> = (0..3)
+            .map(|rank| {
+                let c = Collective::<AB> {
+                    device: Default::default(),
+                    node: node(3, rank),
+                    state: Arc::default(),
+                };
+                c.shard(batches.clone()).iter().map(|b| b[0].src[0]).collect()
+            })
+            .collect();
+        assert_eq!(shards[0], vec![0, 3, 6]);
+        assert_eq!(shards[1], vec![1, 4, 7]);
+        assert_eq!(shards[2], vec![2, 5, 8]);
+    }
+
+    #[test]
+    fn hashes_split_into_pieces_that_sum_exactly_in_f32() {
+        let x = 0xfedc_ba98_7654_3210u64;
+        let p = pieces(x);
+        let back = p
+            .iter()
+            .enumerate()
+            .fold(0u64, |acc, (i, v)| acc | ((*v as u64) << (16 * i)));
+        assert_eq!(back, x);
+        // 1,024 nodes' sum of a piece stays an integer below 2^24: exact.
+        assert_eq!(p[3] * 1024.0 / 1024.0, p[3]);
+        assert!(p.iter().all(|v| *v * 1024.0 < 16_777_216.0));
     }
 }
