@@ -105,7 +105,12 @@ impl Group<'_> {
             .arg(self.config)
             .arg("--out")
             .arg(out)
-            .args(["--nodes", &self.nodes.to_string(), "--rank", &rank.to_string()])
+            .args([
+                "--nodes",
+                &self.nodes.to_string(),
+                "--rank",
+                &rank.to_string(),
+            ])
             .args([
                 "--orchestrator",
                 &format!("ws://127.0.0.1:{}", self.orchestrator),
@@ -136,7 +141,13 @@ fn hashes(out: &Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.contains("weights agree across"))
-        .map(|l| l.rsplit("hash ").next().unwrap().trim_end_matches(')').to_string())
+        .map(|l| {
+            l.rsplit("hash ")
+                .next()
+                .unwrap()
+                .trim_end_matches(')')
+                .to_string()
+        })
         .collect()
 }
 
@@ -216,12 +227,19 @@ fn weights(model_dir: &Path) -> Vec<f32> {
 
 fn mean_diff(a: &[f32], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| f64::from((x - y).abs())).sum::<f64>() / a.len() as f64
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from((x - y).abs()))
+        .sum::<f64>()
+        / a.len() as f64
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -406,9 +424,15 @@ fn misconfigured_nodes_get_clear_errors() {
         orchestrator: free_port(),
         timeout_s: 10,
     };
-    let o = group.node(0, &dir.join("a"), &[]).wait("node, no orchestrator", limit);
+    let o = group
+        .node(0, &dir.join("a"), &[])
+        .wait("node, no orchestrator", limit);
     assert!(!o.status.success());
-    assert!(text(&o).contains("cannot reach the orchestrator"), "{}", text(&o));
+    assert!(
+        text(&o).contains("cannot reach the orchestrator"),
+        "{}",
+        text(&o)
+    );
 
     let (_orch, port) = orchestrator();
     // A rank outside 0..nodes.
@@ -418,9 +442,15 @@ fn misconfigured_nodes_get_clear_errors() {
         orchestrator: port,
         timeout_s: 10,
     };
-    let o = group.node(2, &dir.join("b"), &[]).wait("node, rank 2 of 2", limit);
+    let o = group
+        .node(2, &dir.join("b"), &[])
+        .wait("node, rank 2 of 2", limit);
     assert!(!o.status.success());
-    assert!(text(&o).contains("--rank 2 is out of range for --nodes 2"), "{}", text(&o));
+    assert!(
+        text(&o).contains("--rank 2 is out of range for --nodes 2"),
+        "{}",
+        text(&o)
+    );
 
     // Two nodes claiming rank 0.
     let a = group.node(0, &dir.join("c"), &[]);
@@ -428,7 +458,11 @@ fn misconfigured_nodes_get_clear_errors() {
     let (oa, ob) = (a.wait("node a", limit), b.wait("node b", limit));
     for o in [&oa, &ob] {
         assert!(!o.status.success());
-        assert!(text(o).contains("two nodes claim the same rank"), "{}", text(o));
+        assert!(
+            text(o).contains("two nodes claim the same rank"),
+            "{}",
+            text(o)
+        );
     }
     drop(_orch);
 
@@ -446,6 +480,14 @@ fn misconfigured_nodes_get_clear_errors() {
     let b = three.node(1, &dir.join("f"), &[]);
     let (oa, ob) = (a.wait("node of 2", limit), b.wait("node of 3", limit));
     assert!(!oa.status.success() && !ob.status.success());
-    assert!(text(&ob).contains("is --nodes the same on every node?"), "{}", text(&ob));
-    assert!(text(&oa).contains("no answer from the other nodes"), "{}", text(&oa));
+    assert!(
+        text(&ob).contains("is --nodes the same on every node?"),
+        "{}",
+        text(&ob)
+    );
+    assert!(
+        text(&oa).contains("no answer from the other nodes"),
+        "{}",
+        text(&oa)
+    );
 }

@@ -23,8 +23,8 @@ use burn::train::checkpoint::{
 use burn::train::metric::store::{Aggregate, Direction, EventStoreClient, Split};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, PerplexityMetric};
 use burn::train::{
-    EarlyStoppingStrategy, LearnerModelRecord, LearnerOptimizerRecord, LearnerSchedulerRecord, Interrupter, Learner, MetricEarlyStoppingStrategy, StoppingCondition,
-    SupervisedTraining,
+    EarlyStoppingStrategy, Interrupter, Learner, LearnerModelRecord, LearnerOptimizerRecord,
+    LearnerSchedulerRecord, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -121,17 +121,17 @@ pub fn training<B: AutodiffBackend>(
             // burn-train's default (the last two and the best by validation loss), with as
             // many last ones as the final average needs.
             .with_checkpointing_strategy(Settled::new(
-            ComposedCheckpointingStrategy::builder()
-                .add(KeepLastNCheckpoints::new(
-                    config.training.average_last.max(2),
-                ))
-                .add(MetricCheckpointingStrategy::new(
-                    &LossMetric::<B>::new(),
-                    Aggregate::Mean,
-                    Direction::Lowest,
-                    Split::Valid,
-                ))
-                .build(),
+                ComposedCheckpointingStrategy::builder()
+                    .add(KeepLastNCheckpoints::new(
+                        config.training.average_last.max(2),
+                    ))
+                    .add(MetricCheckpointingStrategy::new(
+                        &LossMetric::<B>::new(),
+                        Aggregate::Mean,
+                        Direction::Lowest,
+                        Split::Valid,
+                    ))
+                    .build(),
                 valid_epochs,
             ));
     }
@@ -201,13 +201,14 @@ pub fn load_training_state<B: AutodiffBackend>(
         .map_err(|source| TrainError::Checkpoint { path, source })?;
     learner.load_model(model);
     let (path, rec) = read("optim");
-    let optim: LearnerOptimizerRecord<Components<B>> = Recorder::<B>::load(&rec, path.clone(), device)
-        .map_err(|source| TrainError::Checkpoint { path, source })?;
+    let optim: LearnerOptimizerRecord<Components<B>> =
+        Recorder::<B>::load(&rec, path.clone(), device)
+            .map_err(|source| TrainError::Checkpoint { path, source })?;
     learner.load_optim(optim);
     let (path, rec) = read("scheduler");
     let scheduler: LearnerSchedulerRecord<Components<B>> =
         Recorder::<B>::load(&rec, path.clone(), device)
-        .map_err(|source| TrainError::Checkpoint { path, source })?;
+            .map_err(|source| TrainError::Checkpoint { path, source })?;
     learner.load_scheduler(scheduler);
     Ok(learner)
 }

@@ -36,9 +36,9 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorPrimitive;
 use burn::train::metric::store::EventStoreClient;
 use burn::train::{
-    CloneEarlyStoppingStrategy, EventProcessorTraining, InferenceStep, LearningCheckpointer, Learner, LearnerEvent, SupervisedLearningStrategy,
-    SupervisedTrainingEventProcessor, TrainLoader, TrainingComponents, TrainingItem,
-    TrainingStrategy, ValidLoader,
+    CloneEarlyStoppingStrategy, EventProcessorTraining, InferenceStep, Learner, LearnerEvent,
+    LearningCheckpointer, SupervisedLearningStrategy, SupervisedTrainingEventProcessor,
+    TrainLoader, TrainingComponents, TrainingItem, TrainingStrategy, ValidLoader,
 };
 use burn_collective::{CollectiveConfig, PeerId, ReduceOperation};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -63,7 +63,11 @@ pub enum NodeError {
     #[error("node {rank}: cannot join the group: {reason}")]
     Register { rank: u32, reason: String },
     #[error("node {rank}: two nodes claim the same rank (ranks seen: {seen:?}); give each node its own --rank from 0 to {}", nodes - 1)]
-    DuplicateRank { rank: u32, nodes: u32, seen: Vec<u32> },
+    DuplicateRank {
+        rank: u32,
+        nodes: u32,
+        seen: Vec<u32>,
+    },
     #[error("node {rank}: the nodes would start from different epochs (this one from {mine}, the group's mean {mean}); every node must see rank 0's run directory to --resume")]
     EpochMismatch { rank: u32, mine: usize, mean: f64 },
     #[error("node {rank}: an all-reduce failed: {reason}")]
@@ -407,10 +411,7 @@ impl<B: AutodiffBackend> Session<B> {
         let device = values.device();
         let padded = if len < self.nodes as usize {
             Tensor::cat(
-                vec![
-                    values,
-                    Tensor::zeros([self.nodes as usize - len], &device),
-                ],
+                vec![values, Tensor::zeros([self.nodes as usize - len], &device)],
                 0,
             )
         } else {
@@ -434,13 +435,22 @@ impl<B: AutodiffBackend> Session<B> {
                     reason
                 },
             })?;
-        Ok(Tensor::<Inner<B>, 1>::from_primitive(TensorPrimitive::Float(reduced)).slice([0..len]))
+        Ok(Tensor::<Inner<B>, 1>::from_primitive(TensorPrimitive::Float(reduced)).slice(0..len))
     }
 
-    fn sum_host(&self, what: &'static str, values: Vec<f32>, device: &B::Device) -> Result<Vec<f32>, NodeError> {
+    fn sum_host(
+        &self,
+        what: &'static str,
+        values: Vec<f32>,
+        device: &B::Device,
+    ) -> Result<Vec<f32>, NodeError> {
         let len = values.len();
         let tensor = Tensor::<Inner<B>, 1>::from_data(TensorData::new(values, [len]), device);
-        Ok(self.sum(what, tensor)?.into_data().to_vec::<f32>().expect("f32 data"))
+        Ok(self
+            .sum(what, tensor)?
+            .into_data()
+            .to_vec::<f32>()
+            .expect("f32 data"))
     }
 
     fn finish(self) {
@@ -501,7 +511,7 @@ impl<B: AutodiffBackend> ModuleMapper<B> for Unflatten<B> {
         let value = self
             .flat
             .clone()
-            .slice([self.offset..self.offset + n])
+            .slice(self.offset..self.offset + n)
             .reshape(shape);
         self.offset += n;
         let mut value = Tensor::<B, D>::from_inner(value);
@@ -545,7 +555,7 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for PutGrads<'_, B> {
         let grad = self
             .flat
             .clone()
-            .slice([self.offset..self.offset + n])
+            .slice(self.offset..self.offset + n)
             .reshape(shape);
         self.offset += n;
         self.grads.register::<Inner<B>, D>(param.id, grad);
@@ -554,7 +564,10 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for PutGrads<'_, B> {
 
 /// FNV-1a over the bits of every parameter: equal weights, equal hash.
 fn weights_hash<B: AutodiffBackend>(model: &Seq2SeqTrainer<B>) -> u64 {
-    let values = flatten(model).into_data().to_vec::<f32>().expect("f32 weights");
+    let values = flatten(model)
+        .into_data()
+        .to_vec::<f32>()
+        .expect("f32 weights");
     values.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
         v.to_bits()
             .to_le_bytes()
@@ -563,9 +576,10 @@ fn weights_hash<B: AutodiffBackend>(model: &Seq2SeqTrainer<B>) -> u64 {
     })
 }
 
-/// A 64-bit value as four 16-bit pieces, each exact in f32 even when summed over nodes.
+/// A 64-bit value as eight 8-bit pieces: a sum over up to 65,536 nodes stays below 2^24, so
+/// it is exact in f32.
 fn pieces(x: u64) -> Vec<f32> {
-    (0..4).map(|i| ((x >> (16 * i)) & 0xffff) as f32).collect()
+    (0..8).map(|i| ((x >> (8 * i)) & 0xff) as f32).collect()
 }
 
 impl<B: AutodiffBackend> CollectiveLearning<B> {
@@ -624,13 +638,13 @@ impl<B: AutodiffBackend> CollectiveLearning<B> {
         &self,
         session: &Session<B>,
         learner: &mut Learner<Components<B>>,
-        loader: &TrainLoader<Components<B>>,
+        epochs: &Epochs<B>,
         global_progress: &Progress,
         processor: &mut SupervisedTrainingEventProcessor<Components<B>>,
-        interrupter: &burn::train::Interrupter,
         times: &mut StepTimes,
     ) -> Result<bool, NodeError> {
-        let mut iterator = loader.iter();
+        let interrupter = &epochs.interrupter;
+        let mut iterator = epochs.train.iter();
         let mut iteration = 0;
         while let Some(batch) = iterator.next() {
             iteration += 1;
@@ -663,12 +677,12 @@ impl<B: AutodiffBackend> CollectiveLearning<B> {
             )?;
             let tail = summed
                 .clone()
-                .slice([n..n + 2])
+                .slice(n..n + 2)
                 .into_data()
                 .to_vec::<f32>()
                 .expect("f32");
             let (total_tokens, stops) = (tail[0], tail[1]);
-            let mean = summed.slice([0..n]).div_scalar(total_tokens.max(1.0));
+            let mean = summed.slice(0..n).div_scalar(total_tokens.max(1.0));
             model.visit(&mut PutGrads::<B> {
                 grads: &mut grads,
                 flat: mean,
@@ -745,18 +759,17 @@ impl<B: AutodiffBackend> CollectiveLearning<B> {
         times: &mut StepTimes,
     ) -> Result<(), NodeError> {
         let leader = self.node.rank == 0;
-        let (train, valid, interrupter) = (&epochs.train, &epochs.valid, &epochs.interrupter);
         for epoch in epochs.starting_epoch..=epochs.num_epochs {
             let progress = Progress {
                 items_processed: epoch,
                 items_total: epochs.num_epochs,
             };
-            if self.train_epoch(session, learner, train, &progress, processor, interrupter, times)? {
+            if self.train_epoch(session, learner, epochs, &progress, processor, times)? {
                 return Ok(());
             }
             let mut stop = false;
             if leader {
-                self.valid_epoch(learner, valid, &progress, processor);
+                self.valid_epoch(learner, &epochs.valid, &progress, processor);
                 if let Some(checkpointer) = epochs.checkpointer.as_mut() {
                     checkpointer.checkpoint(learner, epoch, &epochs.event_store);
                 }
@@ -767,7 +780,11 @@ impl<B: AutodiffBackend> CollectiveLearning<B> {
             // The leader's decision, any interruption, and the weights' hash: all must agree.
             let hash = weights_hash(&learner.model());
             let mut values = pieces(hash);
-            values.push(if stop || interrupter.should_stop() { 1.0 } else { 0.0 });
+            values.push(if stop || epochs.interrupter.should_stop() {
+                1.0
+            } else {
+                0.0
+            });
             let sums = session.sum_host("ending the epoch", values, &self.device)?;
             let nodes = self.node.nodes as f32;
             if pieces(hash)
@@ -786,7 +803,7 @@ impl<B: AutodiffBackend> CollectiveLearning<B> {
                 "node {}: epoch {epoch} done, weights agree across {} nodes (hash {hash:016x})",
                 self.node.rank, self.node.nodes
             );
-            if sums[4] > 0.0 {
+            if sums[8] > 0.0 {
                 break;
             }
         }
@@ -883,7 +900,13 @@ mod tests {
             ("10.0.0.2".to_string(), 3001)
         );
         assert_eq!(host_port("x", "ws://node-a:80/").unwrap().1, 80);
-        for bad in ["10.0.0.2:3001", "ws://host", "ws://host:0", "ws://:3001", "ws://h:99999"] {
+        for bad in [
+            "10.0.0.2:3001",
+            "ws://host",
+            "ws://host:0",
+            "ws://:3001",
+            "ws://h:99999",
+        ] {
             assert!(
                 matches!(host_port("x", bad), Err(NodeError::BadAddress { .. })),
                 "{bad}"
@@ -920,7 +943,10 @@ mod tests {
                     node: node(3, rank),
                     state: Arc::default(),
                 };
-                c.shard(batches.clone()).iter().map(|b| b[0].src[0]).collect()
+                c.shard(batches.clone())
+                    .iter()
+                    .map(|b| b[0].src[0])
+                    .collect()
             })
             .collect();
         assert_eq!(shards[0], vec![0, 3, 6]);
@@ -935,10 +961,11 @@ mod tests {
         let back = p
             .iter()
             .enumerate()
-            .fold(0u64, |acc, (i, v)| acc | ((*v as u64) << (16 * i)));
+            .fold(0u64, |acc, (i, v)| acc | ((*v as u64) << (8 * i)));
         assert_eq!(back, x);
-        // 1,024 nodes' sum of a piece stays an integer below 2^24: exact.
-        assert_eq!(p[3] * 1024.0 / 1024.0, p[3]);
+        // The largest group --nodes allows (1,024) sums each piece exactly: below 2^24.
         assert!(p.iter().all(|v| *v * 1024.0 < 16_777_216.0));
+        let all_ones = pieces(u64::MAX);
+        assert!(all_ones.iter().all(|v| *v == 255.0));
     }
 }

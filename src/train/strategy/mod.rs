@@ -16,12 +16,12 @@ pub use single_device::SingleDevice;
 
 use super::Seq2SeqTrainer;
 use crate::data::batcher::EncodedPair;
-use std::path::{Path, PathBuf};
 use burn::lr_scheduler::noam::NoamLrScheduler;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::Adam;
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::{LearningComponentsMarker, TrainingStrategy};
+use std::path::{Path, PathBuf};
 
 /// What burn-train's learner trains: our model, Adam and the Noam schedule.
 pub type Components<B> = LearningComponentsMarker<
