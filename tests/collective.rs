@@ -126,6 +126,20 @@ impl Group<'_> {
             .expect("node starts");
         Proc(Some(child))
     }
+
+    /// Nodes 0 and 1 writing to `out`, run to the end (node 0 within `limit`, node 1 within a
+    /// minute after it); both must succeed.
+    fn run_both(&self, out: &Path, extra: &[&str], limit: Duration) -> (Output, Output) {
+        let n0 = self.node(0, out, extra);
+        let n1 = self.node(1, out, extra);
+        let (o0, o1) = (
+            n0.wait("node 0", limit),
+            n1.wait("node 1", Duration::from_secs(60)),
+        );
+        assert!(o0.status.success(), "node 0 failed:\n{}", text(&o0));
+        assert!(o1.status.success(), "node 1 failed:\n{}", text(&o1));
+        (o0, o1)
+    }
 }
 
 fn text(out: &Output) -> String {
@@ -261,14 +275,7 @@ fn two_nodes_keep_equal_weights_and_step_as_one_node_on_both_batches() {
         timeout_s: 60,
     };
     let out = dir.join("two");
-    let n0 = group.node(0, &out, &[]);
-    let n1 = group.node(1, &out, &[]);
-    let (o0, o1) = (
-        n0.wait("node 0", Duration::from_secs(180)),
-        n1.wait("node 1", Duration::from_secs(60)),
-    );
-    assert!(o0.status.success(), "node 0 failed:\n{}", text(&o0));
-    assert!(o1.status.success(), "node 1 failed:\n{}", text(&o1));
+    let (o0, o1) = group.run_both(&out, &[], Duration::from_secs(180));
     // Bitwise equal weights on both nodes after each epoch (FNV hash of every f32's bits).
     let (h0, h1) = (hashes(&o0), hashes(&o1));
     assert_eq!(h0.len(), 2, "{}", text(&o0));
@@ -326,14 +333,7 @@ fn two_nodes_learn_the_reverse_task_as_one_node_does() {
         timeout_s: 120,
     };
     let out = dir.join("m");
-    let n0 = group.node(0, &out, &[]);
-    let n1 = group.node(1, &out, &[]);
-    let (o0, o1) = (
-        n0.wait("node 0", Duration::from_secs(600)),
-        n1.wait("node 1", Duration::from_secs(60)),
-    );
-    assert!(o0.status.success(), "{}", text(&o0));
-    assert!(o1.status.success(), "{}", text(&o1));
+    let (o0, o1) = group.run_both(&out, &[], Duration::from_secs(600));
     let said = text(&o0);
     let line = said
         .lines()
@@ -392,14 +392,7 @@ fn a_lost_node_stops_the_other_with_an_error_and_the_group_resumes() {
         orchestrator: port,
         timeout_s: 60,
     };
-    let n0 = group.node(0, &out, &["--resume"]);
-    let n1 = group.node(1, &out, &["--resume"]);
-    let (o0, o1) = (
-        n0.wait("node 0 resumed", Duration::from_secs(180)),
-        n1.wait("node 1 resumed", Duration::from_secs(60)),
-    );
-    assert!(o0.status.success(), "{}", text(&o0));
-    assert!(o1.status.success(), "{}", text(&o1));
+    let (o0, o1) = group.run_both(&out, &["--resume"], Duration::from_secs(180));
     assert!(text(&o0).contains("resuming from the checkpoint of epoch"));
     let (h0, h1) = (hashes(&o0), hashes(&o1));
     assert!(!h0.is_empty());
