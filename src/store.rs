@@ -79,7 +79,7 @@ const TO_PYTORCH: &[(&str, &str)] = &[
     (r"(^|\.)in_proj\.(weight|bias)$", "${1}in_proj_$2"),
     (r"(^|\.)cross_attn\.", "${1}multihead_attn."),
     (r"(^|\.)ffn\.(linear[12])\.", "${1}$2."),
-    (r"^positions\.learned\.", "pos_embed."),
+    (r"^positions\.table\.Learned\.", "pos_embed."),
 ];
 
 /// PyTorch state-dict key -> Burn module path (for loading). Applied in order.
@@ -88,7 +88,7 @@ const FROM_PYTORCH: &[(&str, &str)] = &[
     (r"(^|\.)in_proj_(weight|bias)$", "${1}in_proj.$2"),
     (r"(^|\.)multihead_attn\.", "${1}cross_attn."),
     (r"(^|\.)(linear[12])\.", "${1}ffn.$2."),
-    (r"^pos_embed\.", "positions.learned."),
+    (r"^pos_embed\.", "positions.table.Learned."),
 ];
 
 fn remapper(patterns: &[(&str, &str)]) -> KeyRemapper {
@@ -174,4 +174,64 @@ pub fn save_weights<B: Backend, M: Module<B>>(model: &M, path: &Path) -> Result<
         .save_into(&mut store)
         .map_err(|err| write_err(err.to_string()))?;
     crate::fsutil::commit(&tmp, path).map_err(|err| write_err(err.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Positional, TransformerConfig};
+
+    type B = crate::backend::NdArray;
+
+    fn config(positional: Positional) -> TransformerConfig {
+        TransformerConfig::new()
+            .with_src_vocab_size(11)
+            .with_tgt_vocab_size(13)
+            .with_d_model(8)
+            .with_n_heads(2)
+            .with_d_ff(16)
+            .with_n_encoder_layers(1)
+            .with_n_decoder_layers(1)
+            .with_max_len(10)
+            .with_dropout(0.0)
+            .with_positional(positional)
+    }
+
+    /// Learned positions are saved under our own PyTorch-style name and load back exactly;
+    /// sinusoids are a constant and are not saved at all.
+    #[test]
+    fn learned_positions_save_as_pos_embed_and_load_back() {
+        let device = Default::default();
+        let dir = std::env::temp_dir().join(format!("seq2seq-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (positional, saved) in [(Positional::Learned, true), (Positional::Sinusoidal, false)] {
+            B::seed(&device, 3);
+            let model = config(positional).init::<B>(&device);
+            let path = dir.join(format!("{positional:?}.safetensors"));
+            save_weights(&model, &path).unwrap();
+            // The safetensors header is JSON naming every tensor.
+            let header = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            assert_eq!(
+                header.contains("\"pos_embed.weight\""),
+                saved,
+                "{positional:?}"
+            );
+            assert!(!header.contains("positions."), "{positional:?}");
+
+            B::seed(&device, 4);
+            let fresh = config(positional).init::<B>(&device);
+            let loaded = load_weights(fresh, &path).unwrap();
+            let src = Tensor::<B, 2, Int>::from_ints([[4, 5, 6, 7]], &device);
+            let tgt = Tensor::<B, 2, Int>::from_ints([[1, 8, 9]], &device);
+            let logits = |m: &crate::model::Transformer<B>| {
+                let memory = m.encode(src.clone(), None).memory;
+                m.generate(m.decode(tgt.clone(), &memory, None, None, None).hidden)
+                    .into_data()
+                    .to_vec::<f32>()
+                    .unwrap()
+            };
+            assert_eq!(logits(&model), logits(&loaded), "{positional:?}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

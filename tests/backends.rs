@@ -134,27 +134,12 @@ fn training_steps_match_ndarray_on_wgpu() {
 #[cfg(feature = "wgpu")]
 #[test]
 fn burn_train_run_completes_on_wgpu() {
-    use seq2seq::config::{ExperimentConfig, Preset};
-    use seq2seq::data::TaskKind;
-    use seq2seq::train::{run, TrainOptions};
+    use seq2seq::train::run;
 
-    let dir = std::env::temp_dir().join(format!("seq2seq-test-wgpu-run-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut config = ExperimentConfig::preset(Preset::Tiny);
-    config.data.task = TaskKind::Copy;
-    config.data.synthetic_symbols = 6;
-    config.data.synthetic_max_len = 6;
-    config.data.synthetic_size = 1200;
-    config.training.epochs = 2;
+    let dir = common::TempDir::new("wgpu", "run");
+    let mut config = common::tiny_copy_run(1200);
     config.training.eval_examples = 50;
-    let options = TrainOptions {
-        out: dir.join("model"),
-        run_dir: dir.join("runs/model"),
-        resume: false,
-        restart: false,
-        plain: true,
-        interrupter: None,
-    };
+    let options = common::plain_options(&dir, false);
     let report = run::<Autodiff<seq2seq::backend::Wgpu>>(config, &options, Default::default())
         .expect("a wgpu training run completes");
     assert_eq!(report.epochs, 2);
@@ -162,7 +147,6 @@ fn burn_train_run_completes_on_wgpu() {
     let model = seq2seq::artifact::load::<NdArray>(&dir.join("model"), &Default::default())
         .expect("the model trained on wgpu loads on ndarray");
     assert_eq!(model.config.training.epochs, 2);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `--devices N` on wgpu goes through burn-train's multi-device strategy. CI has one (software)
@@ -171,29 +155,14 @@ fn burn_train_run_completes_on_wgpu() {
 #[cfg(feature = "wgpu")]
 #[test]
 fn two_device_training_runs_on_wgpu() {
-    use seq2seq::config::{ExperimentConfig, Preset};
-    use seq2seq::data::TaskKind;
-    use seq2seq::train::{run_on_devices, TrainOptions};
+    use seq2seq::train::run_on_devices;
 
-    let dir = std::env::temp_dir().join(format!("seq2seq-test-wgpu-2dev-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut config = ExperimentConfig::preset(Preset::Tiny);
-    config.data.task = TaskKind::Copy;
-    config.data.synthetic_symbols = 6;
-    config.data.synthetic_max_len = 6;
-    config.data.synthetic_size = 1200;
-    config.training.epochs = 2;
+    let dir = common::TempDir::new("wgpu", "2dev");
+    let mut config = common::tiny_copy_run(1200);
     config.training.eval_examples = 50;
     // A short run: warm up quickly so that the second epoch is clearly better than the first.
     config.optimizer.warmup_steps = 20;
-    let options = TrainOptions {
-        out: dir.join("model"),
-        run_dir: dir.join("runs/model"),
-        resume: false,
-        restart: false,
-        plain: true,
-        interrupter: None,
-    };
+    let options = common::plain_options(&dir, false);
     let device: burn::backend::wgpu::WgpuDevice = Default::default();
     let report = run_on_devices::<Autodiff<seq2seq::backend::Wgpu>>(
         config,
@@ -219,5 +188,4 @@ fn two_device_training_runs_on_wgpu() {
         losses(1),
         losses(2)
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }

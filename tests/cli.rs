@@ -117,7 +117,6 @@ fn imported_pytorch_model_reproduces_pytorch_logits_and_decodes() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -141,7 +140,6 @@ fn unknown_symbols_and_empty_input_are_named() {
         "{}",
         stderr(&out)
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -194,7 +192,6 @@ fn mismatched_imports_are_refused_with_the_reason() {
     );
     // No model directory was left behind by the failures.
     assert!(!dir.join("m").join("config.json").exists());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -249,7 +246,6 @@ fn missing_model_and_bad_config_give_one_line_errors() {
         "{}",
         stderr(&out)
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -278,7 +274,6 @@ fn bench_runs_its_smoke_configuration() {
     assert!(report["seq2seq"]["train_tokens_per_s"].as_f64().unwrap() > 0.0);
     assert!(report["seq2seq"]["greedy_ms_b1"].as_f64().unwrap() > 0.0);
     assert!(report["pytorch"].is_null());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A small pronouncing dictionary: `count` distinct words of 3-9 letters, one phone per letter.
@@ -354,7 +349,6 @@ fn bench_times_the_g2p_workload_on_the_recipe_batches() {
         assert!(g2p["pytorch_train_tokens_per_s"].as_f64().unwrap() > 0.0);
         assert!(g2p["ratio"].as_f64().unwrap() > 0.0);
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -373,7 +367,6 @@ fn average_names_what_is_missing() {
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("holds no checkpoint"), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -404,7 +397,6 @@ fn truncated_or_corrupt_weights_are_named() {
         "{}",
         stderr(&out)
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -462,7 +454,6 @@ fn ctrl_c_stops_training_and_still_writes_a_resumable_model() {
     ]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     assert_eq!(seq2seq::train::last_checkpoint(&run_dir), Some(last + 1));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Rough edge (a): an output path that is a file is refused before any data is read, not after

@@ -1,6 +1,8 @@
 //! Decoding with a real (randomly initialised) Transformer: greedy with the KV cache equals
 //! greedy by re-running the full forward, and beam search with beam 1 equals greedy.
 
+mod common;
+
 use burn::prelude::*;
 use seq2seq::decode::{beam, greedy, BeamConfig};
 use seq2seq::model::mask::padding_mask_from_lengths;
@@ -278,7 +280,7 @@ fn predict_many_answers_each_input_as_if_decoded_alone() {
             .join("tests/fixtures")
             .join(f)
     };
-    let dir = std::env::temp_dir().join(format!("seq2seq-predict-many-{}", std::process::id()));
+    let dir = common::TempDir::new("decoding", "predict-many");
     let data = seq2seq::data::DataConfig::new().with_task(seq2seq::data::TaskKind::Tsv);
     let device = Default::default();
     let loaded = seq2seq::artifact::import_pytorch::<B>(
@@ -334,5 +336,4 @@ fn predict_many_answers_each_input_as_if_decoded_alone() {
             }
         }
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }

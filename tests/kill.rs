@@ -1,6 +1,8 @@
 //! Kill training with SIGKILL at random moments, many times: every time, what is on disk
 //! still resumes, and the run finally completes with a model that loads.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -9,8 +11,7 @@ type B = seq2seq::backend::NdArray;
 
 #[test]
 fn sigkill_at_random_moments_never_loses_the_run() {
-    let dir = std::env::temp_dir().join(format!("seq2seq-kill-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::TempDir::new("kill", "run");
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("c.json");
     // Short epochs (about a second) so kills land in training, validation and checkpointing.
@@ -73,5 +74,4 @@ fn sigkill_at_random_moments_never_loses_the_run() {
     assert_eq!(seq2seq::train::last_checkpoint(&run_dir), Some(12));
     assert!(seq2seq::train::checkpoint_is_complete(&run_dir, 12));
     seq2seq::artifact::load::<B>(&out, &Default::default()).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
 }

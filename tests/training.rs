@@ -4,10 +4,10 @@ mod common;
 
 use burn::backend::Autodiff;
 use burn::prelude::*;
-use common::TempDir;
+use common::{plain_options, tiny_copy_run, TempDir};
 use seq2seq::config::{ExperimentConfig, Preset};
 use seq2seq::data::TaskKind;
-use seq2seq::train::{run, TrainError, TrainOptions};
+use seq2seq::train::{run, TrainError};
 use std::path::Path;
 
 type B = seq2seq::backend::NdArray;
@@ -27,17 +27,6 @@ fn temp_dir(name: &str) -> TempDir {
     TempDir::new("test", name)
 }
 
-fn options(dir: &Path, resume: bool) -> TrainOptions {
-    TrainOptions {
-        out: dir.join("model"),
-        run_dir: dir.join("runs/model"),
-        resume,
-        restart: false,
-        plain: true,
-        interrupter: None,
-    }
-}
-
 /// The README's quick check, `seq2seq train --task reverse --preset tiny`, exactly as a user
 /// runs it (no other setting changed), reaches >= 99% exact match (greedy decoding of held-out
 /// strings) with any seed: three of them here, on flex (the default backend). About two
@@ -53,7 +42,7 @@ fn readme_reverse_command_learns_to_99_percent_with_any_seed() {
         // On flex, the backend `seq2seq train` picks by default.
         let report = run::<Autodiff<seq2seq::backend::Flex>>(
             config,
-            &options(&dir, false),
+            &plain_options(&dir, false),
             Default::default(),
         )
         .unwrap();
@@ -105,7 +94,7 @@ fn resume_continues_exactly_where_training_stopped() {
     let straight = temp_dir("straight");
     run::<AD>(
         resume_config(3),
-        &options(&straight, false),
+        &plain_options(&straight, false),
         Default::default(),
     )
     .unwrap();
@@ -113,12 +102,17 @@ fn resume_continues_exactly_where_training_stopped() {
     let split = temp_dir("split");
     run::<AD>(
         resume_config(2),
-        &options(&split, false),
+        &plain_options(&split, false),
         Default::default(),
     )
     .unwrap();
     let first = logits(&split);
-    let report = run::<AD>(resume_config(3), &options(&split, true), Default::default()).unwrap();
+    let report = run::<AD>(
+        resume_config(3),
+        &plain_options(&split, true),
+        Default::default(),
+    )
+    .unwrap();
     assert_eq!(report.epochs, 3);
 
     let (a, b) = (logits(&straight), logits(&split));
@@ -137,28 +131,40 @@ fn resume_continues_exactly_where_training_stopped() {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0f32, f32::max);
     assert!(moved > 1e-4, "the resumed epoch did not train");
-    std::fs::remove_dir_all(&straight).unwrap();
-    std::fs::remove_dir_all(&split).unwrap();
 }
 
 #[test]
 fn resume_without_checkpoint_and_rerun_without_restart_are_refused() {
     let _serial = serial();
     let dir = temp_dir("refuse");
-    let err = run::<AD>(resume_config(1), &options(&dir, true), Default::default()).unwrap_err();
+    let err = run::<AD>(
+        resume_config(1),
+        &plain_options(&dir, true),
+        Default::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, TrainError::NothingToResume(_)), "{err}");
     assert!(err.to_string().contains("nothing to resume"));
 
-    run::<AD>(resume_config(1), &options(&dir, false), Default::default()).unwrap();
-    let err = run::<AD>(resume_config(1), &options(&dir, false), Default::default()).unwrap_err();
+    run::<AD>(
+        resume_config(1),
+        &plain_options(&dir, false),
+        Default::default(),
+    )
+    .unwrap();
+    let err = run::<AD>(
+        resume_config(1),
+        &plain_options(&dir, false),
+        Default::default(),
+    )
+    .unwrap_err();
     assert!(
         err.to_string().contains("--resume") && err.to_string().contains("--restart"),
         "{err}"
     );
-    let mut restart = options(&dir, false);
+    let mut restart = plain_options(&dir, false);
     restart.restart = true;
     run::<AD>(resume_config(1), &restart, Default::default()).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -167,7 +173,7 @@ fn bad_training_configs_are_errors() {
     let dir = temp_dir("badcfg");
     let mut config = resume_config(1);
     config.model.n_heads = 3;
-    let err = run::<AD>(config, &options(&dir, false), Default::default()).unwrap_err();
+    let err = run::<AD>(config, &plain_options(&dir, false), Default::default()).unwrap_err();
     // The message names this level; its cause (the model config's reason) is its source.
     assert_eq!(err.to_string(), "invalid model config");
     assert!(
@@ -177,9 +183,8 @@ fn bad_training_configs_are_errors() {
     );
     let mut config = resume_config(1);
     config.training.batch_size = 0;
-    let err = run::<AD>(config, &options(&dir, false), Default::default()).unwrap_err();
+    let err = run::<AD>(config, &plain_options(&dir, false), Default::default()).unwrap_err();
     assert!(err.to_string().contains("batch_size"), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -187,12 +192,17 @@ fn a_diverging_loss_stops_training_and_keeps_the_last_good_checkpoint() {
     let _serial = serial();
     let dir = temp_dir("diverge");
     // Two good epochs first.
-    run::<AD>(resume_config(2), &options(&dir, false), Default::default()).unwrap();
+    run::<AD>(
+        resume_config(2),
+        &plain_options(&dir, false),
+        Default::default(),
+    )
+    .unwrap();
     // Then an absurd learning rate without clipping: the loss overflows within a few steps.
     let mut config = resume_config(40);
     config.optimizer.noam_factor = 1e12;
     config.optimizer.grad_clip_norm = None;
-    let err = run::<AD>(config, &options(&dir, true), Default::default()).unwrap_err();
+    let err = run::<AD>(config, &plain_options(&dir, true), Default::default()).unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, TrainError::Diverged { .. }), "{message}");
     assert!(
@@ -209,12 +219,11 @@ fn a_diverging_loss_stops_training_and_keeps_the_last_good_checkpoint() {
     );
     let report = run::<AD>(
         resume_config(last),
-        &options(&dir, true),
+        &plain_options(&dir, true),
         Default::default(),
     )
     .unwrap();
     assert_eq!(report.epochs, last);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -226,7 +235,7 @@ fn the_same_seed_gives_the_same_loss_curve() {
         // Dropout on and several shuffled batches: everything random is seeded.
         config.model.dropout = 0.1;
         config.training.batch_size = 16;
-        run::<AD>(config, &options(&dir, false), Default::default()).unwrap();
+        run::<AD>(config, &plain_options(&dir, false), Default::default()).unwrap();
         let losses: Vec<f64> = (1..=3)
             .flat_map(|epoch| {
                 std::fs::read_to_string(
@@ -238,7 +247,6 @@ fn the_same_seed_gives_the_same_loss_curve() {
                 .collect::<Vec<_>>()
             })
             .collect();
-        std::fs::remove_dir_all(&dir).unwrap();
         losses
     };
     let (a, b) = (curve("seed-a"), curve("seed-b"));
@@ -257,22 +265,18 @@ fn the_same_seed_gives_the_same_loss_curve() {
 fn training_on_two_devices_completes_and_learns() {
     let _serial = serial();
     let dir = temp_dir("two-devices");
-    let mut config = ExperimentConfig::preset(Preset::Tiny);
-    config.data.task = TaskKind::Copy;
-    config.data.synthetic_symbols = 6;
-    config.data.synthetic_max_len = 6;
-    config.data.synthetic_size = 3000;
+    // No early stopping (`tiny_copy_run`): it reads burn-train's event store, which is filled
+    // asynchronously; on a busy machine it can see a part-aggregated validation loss and stop
+    // an epoch early (seen once in CI). This test is about the multi-device plumbing, so it
+    // runs all epochs.
+    let mut config = tiny_copy_run(3000);
     config.training.bucket_by_length = false;
     config.training.epochs = 12;
-    // Early stopping reads burn-train's event store, which is filled asynchronously; on a
-    // busy machine it can see a part-aggregated validation loss and stop an epoch early
-    // (seen once in CI). This test is about the multi-device plumbing, so it runs all epochs.
-    config.training.patience = 0;
     config.training.eval_examples = 200;
     let devices = seq2seq::backend::DeviceSet::device_set(&Default::default(), 2);
     assert_eq!(devices.len(), 2);
     let report =
-        seq2seq::train::run_on_devices::<AD>(config, &options(&dir, false), devices).unwrap();
+        seq2seq::train::run_on_devices::<AD>(config, &plain_options(&dir, false), devices).unwrap();
     assert_eq!(report.epochs, 12);
     let losses = |epoch: usize| -> Vec<f64> {
         std::fs::read_to_string(dir.join(format!("runs/model/train/epoch-{epoch}/Loss.log")))
@@ -293,7 +297,6 @@ fn training_on_two_devices_completes_and_learns() {
     println!("two devices: {:.1}% exact match", 100.0 * exact);
     assert!(exact > 0.9, "exact match {exact}");
     seq2seq::artifact::load::<B>(&dir.join("model"), &Default::default()).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
@@ -330,7 +333,7 @@ fn token_batches_train_and_the_final_model_averages_the_last_checkpoints() {
     config.training.epochs = 4;
     config.training.patience = 0;
     config.training.eval_examples = 0;
-    let report = run::<AD>(config, &options(&dir, false), Default::default()).unwrap();
+    let report = run::<AD>(config, &plain_options(&dir, false), Default::default()).unwrap();
     assert_eq!(report.epochs, 4);
     assert_eq!(report.averaged_epochs, Some(vec![2, 3, 4]));
     let run_dir = dir.join("runs/model");
@@ -363,5 +366,4 @@ fn token_batches_train_and_the_final_model_averages_the_last_checkpoints() {
     let err = seq2seq::train::export_checkpoints::<B>(&run_dir, &[1], &dir.join("x"), &device)
         .unwrap_err();
     assert!(err.to_string().contains("epoch 1"), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

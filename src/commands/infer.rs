@@ -1,7 +1,7 @@
 //! `seq2seq infer`: one output record per input line, answers from the lexicon and the model,
 //! as text, N-best TSV or JSON.
 
-use crate::DecodeArgs;
+use super::DecodeArgs;
 use anyhow::{Context, Result};
 use seq2seq::backend::BackendChoice;
 use seq2seq::infer::Predictor;

@@ -28,14 +28,20 @@ pub struct PositionalEncodingConfig {
     pub kind: Positional,
 }
 
-/// Adds position vectors to embeddings. The sinusoid table is computed once at `init` and kept as
-/// a constant (not a parameter: it is not saved and gets no gradient).
+/// The position vectors themselves, one variant per [`Positional`] kind.
+#[derive(Module, Debug)]
+pub enum PositionTable<B: Backend> {
+    /// `[max_len, d_model]`, computed once at `init` and kept as a constant (not a parameter:
+    /// it is not saved and gets no gradient).
+    Sinusoidal(Tensor<B, 2>),
+    /// One learned vector per position (saved as `pos_embed.weight`, see `crate::store`).
+    Learned(Embedding<B>),
+}
+
+/// Adds position vectors to embeddings.
 #[derive(Module, Debug)]
 pub struct PositionalEncoding<B: Backend> {
-    /// `[max_len, d_model]`, present for [`Positional::Sinusoidal`].
-    sinusoids: Option<Tensor<B, 2>>,
-    /// Present for [`Positional::Learned`].
-    pub learned: Option<Embedding<B>>,
+    pub table: PositionTable<B>,
     max_len: usize,
 }
 
@@ -58,22 +64,20 @@ pub fn sinusoid_table(max_len: usize, d_model: usize) -> Vec<f32> {
 
 impl PositionalEncodingConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> PositionalEncoding<B> {
-        let (sinusoids, learned) = match self.kind {
+        let table = match self.kind {
             Positional::Sinusoidal => {
                 let data = TensorData::new(
                     sinusoid_table(self.max_len, self.d_model),
                     [self.max_len, self.d_model],
                 );
-                (Some(Tensor::from_data(data, device)), None)
+                PositionTable::Sinusoidal(Tensor::from_data(data, device))
             }
-            Positional::Learned => (
-                None,
-                Some(EmbeddingConfig::new(self.max_len, self.d_model).init(device)),
+            Positional::Learned => PositionTable::Learned(
+                EmbeddingConfig::new(self.max_len, self.d_model).init(device),
             ),
         };
         PositionalEncoding {
-            sinusoids,
-            learned,
+            table,
             max_len: self.max_len,
         }
     }
@@ -99,16 +103,15 @@ impl<B: Backend> PositionalEncoding<B> {
             offset + len,
             self.max_len
         );
-        let positions = match (&self.sinusoids, &self.learned) {
-            (Some(table), _) => table.clone().narrow(0, offset, len),
-            (None, Some(embedding)) => {
+        let positions = match &self.table {
+            PositionTable::Sinusoidal(table) => table.clone().narrow(0, offset, len),
+            PositionTable::Learned(embedding) => {
                 let ids =
                     Tensor::<B, 1, Int>::arange(offset as i64..(offset + len) as i64, &x.device());
                 embedding
                     .forward(ids.reshape([1, len]))
                     .reshape([len, d_model])
             }
-            (None, None) => unreachable!("positional encoding has neither table nor embedding"),
         };
         x + positions
             .reshape([1, len, d_model])

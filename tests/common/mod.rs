@@ -1,4 +1,5 @@
-//! Reading the PyTorch fixtures written by `scripts/pytorch_reference.py`.
+//! What several test files share: the PyTorch fixtures written by `scripts/pytorch_reference.py`,
+//! temporary directories that clean up after themselves, and the tiny training run.
 #![allow(dead_code)]
 
 use burn::prelude::*;
@@ -147,4 +148,29 @@ pub fn chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The tiny run most training tests start from: the `tiny` preset on the copy task over 6
+/// symbols, strings of at most 6, `size` pairs, 2 epochs, no early stopping.
+pub fn tiny_copy_run(size: usize) -> seq2seq::config::ExperimentConfig {
+    let mut config = seq2seq::config::ExperimentConfig::preset(seq2seq::config::Preset::Tiny);
+    config.data.task = seq2seq::data::TaskKind::Copy;
+    config.data.synthetic_symbols = 6;
+    config.data.synthetic_max_len = 6;
+    config.data.synthetic_size = size;
+    config.training.epochs = 2;
+    config.training.patience = 0;
+    config
+}
+
+/// Options of a run writing `dir/model` with checkpoints in `dir/runs/model`, plain progress.
+pub fn plain_options(dir: &std::path::Path, resume: bool) -> seq2seq::train::TrainOptions {
+    seq2seq::train::TrainOptions {
+        out: dir.join("model"),
+        run_dir: dir.join("runs/model"),
+        resume,
+        restart: false,
+        plain: true,
+        interrupter: None,
+    }
 }

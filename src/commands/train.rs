@@ -1,0 +1,210 @@
+//! `seq2seq train` and `seq2seq orchestrator`: the run's options, its config (preset, file,
+//! flags, or the resumed run's own), Ctrl-C, and the strategy (this machine or one node of several).
+
+use anyhow::{Context, Result};
+use seq2seq::backend::BackendChoice;
+use seq2seq::config::{ExperimentConfig, Preset};
+use seq2seq::data::TaskKind;
+use seq2seq::with_backend;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// The task to learn.
+    #[arg(long, value_enum, default_value_t = TaskKind::G2p)]
+    task: TaskKind,
+    /// Data file: a pronouncing dictionary for g2p (CMUdict `word PH PH` or `WORD<TAB>PH PH`
+    /// layout; default the vendored CMUdict), `source<TAB>target` lines for tsv.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Starting configuration.
+    #[arg(long, value_enum, default_value_t = Preset::Standard)]
+    preset: Preset,
+    /// JSON file laid over the preset (any subset of model/data/optimizer/training fields).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Seed for initialisation, dropout, shuffling.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// G2P: drop stress digits from the phones (AH0 -> AH).
+    #[arg(long)]
+    strip_stress: bool,
+    /// Skip malformed data lines (they are counted) instead of stopping at the first.
+    #[arg(long)]
+    skip_bad_lines: bool,
+    /// Where the final model goes (default artifacts/<task>); checkpoints go to
+    /// <parent>/runs/<name>.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run from its last checkpoint.
+    #[arg(long, conflicts_with = "restart")]
+    resume: bool,
+    /// Discard the checkpoints of an earlier run with the same output and start over.
+    #[arg(long)]
+    restart: bool,
+    /// Plain progress lines instead of the dashboard, even in a terminal.
+    #[arg(long)]
+    plain: bool,
+    /// Data-parallel training on this many devices (wgpu: the first N discrete GPUs; on a CPU
+    /// backend, N workers share the CPU).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    devices: u16,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+/// Training as one node of several machines (see the README's "Training on several
+/// machines"); without these, training runs on this machine alone.
+#[derive(clap::Args, Debug)]
+pub struct NodeArgs {
+    /// How many machines (nodes) train together; each runs `train` with the same data,
+    /// config and --nodes, and its own --rank.
+    #[arg(long, requires_all = ["rank", "orchestrator", "node_address"], conflicts_with = "devices",
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    nodes: Option<u32>,
+    /// This node's rank, 0 to nodes-1. Rank 0 writes the checkpoints and the model and shows
+    /// the dashboard; the others print plain progress.
+    #[arg(long, requires = "nodes")]
+    rank: Option<u32>,
+    /// The global orchestrator (`seq2seq orchestrator --port PORT`), as ws://HOST:PORT.
+    #[arg(long, requires = "nodes")]
+    orchestrator: Option<String>,
+    /// Where the other nodes reach this one, ws://HOST:PORT (this node listens on PORT).
+    #[arg(long, requires = "nodes")]
+    node_address: Option<String>,
+    /// Seconds a node waits for the others (to join, and at each all-reduce) before it gives
+    /// up with an error.
+    #[arg(long, default_value_t = 600, requires = "nodes")]
+    node_timeout: u64,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct OrchestratorArgs {
+    /// The port to listen on (all interfaces); nodes connect to ws://THIS_HOST:PORT.
+    #[arg(long)]
+    port: u16,
+}
+
+pub fn experiment_config(args: &TrainArgs) -> Result<ExperimentConfig> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config {}", path.display()))?;
+            seq2seq::cli_config::overlay(args.preset, &text, &path.display().to_string())?
+        }
+        None => ExperimentConfig::preset(args.preset),
+    };
+    config.data.task = args.task;
+    if args.data.is_some() {
+        config.data.path = args.data.clone();
+    }
+    config.data.strip_stress |= args.strip_stress;
+    config.data.skip_bad_lines |= args.skip_bad_lines;
+    if let Some(epochs) = args.epochs {
+        config.training.epochs = epochs;
+    }
+    if let Some(batch_size) = args.batch_size {
+        config.training.batch_size = batch_size;
+    }
+    if let Some(seed) = args.seed {
+        config.training.seed = seed;
+    }
+    Ok(config)
+}
+
+/// An interrupter that Ctrl-C (SIGINT) triggers: training stops at the next step, keeps the
+/// checkpoints of finished epochs and still writes the best model. A second Ctrl-C exits at once.
+pub fn ctrl_c_interrupter() -> burn::train::Interrupter {
+    let interrupter = burn::train::Interrupter::new();
+    let handle = interrupter.clone();
+    let result = ctrlc::set_handler(move || {
+        if handle.should_stop() {
+            eprintln!("\ninterrupted twice: exiting now");
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping after this step (Ctrl-C again to exit at once)");
+        handle.stop(Some("interrupted by Ctrl-C"));
+    });
+    if let Err(err) = result {
+        eprintln!("warning: Ctrl-C will end training without a final save: {err}");
+    }
+    interrupter
+}
+
+pub fn train(backend: BackendChoice, args: TrainArgs) -> Result<()> {
+    let task_name = format!("{:?}", args.task).to_lowercase();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("artifacts").join(&task_name));
+    let run_dir = seq2seq::train::RunDir::for_output(&out)
+        .path()
+        .to_path_buf();
+    let mut config = experiment_config(&args)?;
+    if args.resume {
+        // A resumed run keeps its own config; only the number of epochs may grow.
+        let saved = run_dir.join(seq2seq::artifact::CONFIG_FILE);
+        if saved.is_file() {
+            let epochs = args.epochs;
+            config = seq2seq::artifact::read_config(&saved)?;
+            if let Some(epochs) = epochs {
+                config.training.epochs = epochs;
+            }
+        }
+    }
+    let options = seq2seq::train::TrainOptions {
+        out,
+        run_dir,
+        resume: args.resume,
+        restart: args.restart,
+        plain: args.plain,
+        interrupter: Some(ctrl_c_interrupter()),
+    };
+    let node = args.node.nodes.map(|nodes| seq2seq::train::NodeConfig {
+        nodes,
+        rank: args.node.rank.unwrap_or(0),
+        orchestrator: args.node.orchestrator.clone().unwrap_or_default(),
+        address: args.node.node_address.clone().unwrap_or_default(),
+        timeout: std::time::Duration::from_secs(args.node.node_timeout),
+    });
+    with_backend!(backend, |B, device| {
+        use seq2seq::backend::DeviceSet;
+        type AB = burn::backend::Autodiff<B>;
+        let report = match &node {
+            Some(node) => {
+                let strategy = seq2seq::train::Collective::<AB>::new(device, node.clone())?;
+                seq2seq::train::run_with::<AB>(config, &options, &strategy)?
+            }
+            None => {
+                let devices = DeviceSet::device_set(&device, usize::from(args.devices));
+                seq2seq::train::run_on_devices::<AB>(config, &options, devices)?
+            }
+        };
+        println!(
+            "trained {} epochs in {:.0}s ({:.0} target tokens/s)",
+            report.epochs, report.seconds, report.target_tokens_per_second
+        );
+    });
+    Ok(())
+}
+
+/// Runs burn-collective's global orchestrator until Ctrl-C.
+pub fn orchestrator(args: OrchestratorArgs) -> Result<()> {
+    // A port in use would otherwise only be logged by the server task.
+    std::net::TcpListener::bind(("0.0.0.0", args.port))
+        .with_context(|| format!("cannot listen on port {}", args.port))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the orchestrator's runtime")?;
+    println!(
+        "orchestrator listening on ws://0.0.0.0:{} (nodes: train --nodes N --rank R --orchestrator ws://THIS_HOST:{} --node-address ws://NODE_HOST:NODE_PORT); Ctrl-C stops it",
+        args.port, args.port
+    );
+    runtime.block_on(burn_collective::start_global_orchestrator(args.port));
+    Ok(())
+}
