@@ -3,8 +3,12 @@
 //!
 //! G2P follows Phonetisaurus and Sequitur: each word is compared with every reference
 //! pronunciation and the closest one counts. WER = share of words whose closest reference still
-//! differs; PER = total edit distance / total length of the closest references.
+//! differs; PER = total edit distance / total length of the closest references. For G2P
+//! models whose phones carry stress (CMUdict's `AH0`, `EY1`), a wrong stress digit is an error;
+//! the report also gives the scores with stress removed from both sides, the form the published
+//! G2P results use.
 
+use crate::data::dictionary::strip_stress;
 use crate::data::{Reference, Task};
 use crate::decode::Decoding;
 use crate::infer::Predictor;
@@ -89,6 +93,9 @@ pub struct EvalReport {
     pub per: f64,
     pub exact_match: f64,
     pub counts: ErrorRates,
+    /// G2P with stress marks: the same outputs scored with stress digits removed from the
+    /// hypothesis and the references (`None` when the phones carry no stress).
+    pub stressless: Option<ErrorRates>,
     /// Corpus BLEU and chrF (sacreBLEU's defaults) for text tasks; `None` for G2P.
     pub bleu: Option<f64>,
     pub chrf: Option<f64>,
@@ -115,6 +122,18 @@ pub fn evaluate<B: Backend>(
     let started = Instant::now();
     let data = &predictor.loaded.config.data;
     let mut rates = ErrorRates::default();
+    let g2p = match data.task() {
+        Task::G2p { .. } => true,
+        Task::Parallel { .. } | Task::Synthetic { .. } => false,
+    };
+    let stressed = g2p
+        && predictor
+            .loaded
+            .tgt_vocab
+            .symbols()
+            .iter()
+            .any(|s| has_stress(s));
+    let mut stressless = stressed.then(ErrorRates::default);
     let mut skipped = Vec::new();
     let mut hyp_texts: Vec<String> = Vec::new();
     let mut ref_texts: Vec<Vec<String>> = Vec::new();
@@ -139,6 +158,14 @@ pub fn evaluate<B: Backend>(
         for (&i, predictions) in batch.iter().zip(predictions) {
             let reference = refs[i];
             rates.add(&predictions[0].tokens, &reference.targets);
+            if let Some(stressless) = &mut stressless {
+                let strip = |phones: &[String]| -> Vec<String> {
+                    phones.iter().map(|p| strip_stress(p)).collect()
+                };
+                let targets: Vec<Vec<String>> =
+                    reference.targets.iter().map(|t| strip(t)).collect();
+                stressless.add(&strip(&predictions[0].tokens), &targets);
+            }
             hyp_texts.push(predictions[0].text.clone());
             ref_texts.push(
                 reference
@@ -153,16 +180,14 @@ pub fn evaluate<B: Backend>(
     });
     let seconds = started.elapsed().as_secs_f64();
     // BLEU and chrF are for text; G2P is scored by WER/PER.
-    let text_task = match data.task() {
-        Task::G2p { .. } => false,
-        Task::Parallel { .. } | Task::Synthetic { .. } => true,
-    };
+    let text_task = !g2p;
     EvalReport {
         items: rates.items,
         wer: rates.wer(),
         per: rates.per(),
         exact_match: rates.exact_match(),
         counts: rates,
+        stressless,
         bleu: text_task.then(|| crate::text_metrics::corpus_bleu(&hyp_texts, &ref_texts).score),
         chrf: text_task.then(|| crate::text_metrics::corpus_chrf(&hyp_texts, &ref_texts)),
         decoding: *decoding,
@@ -170,6 +195,11 @@ pub fn evaluate<B: Backend>(
         items_per_second: rates.items as f64 / seconds.max(1e-9),
         skipped,
     }
+}
+
+/// A phone with a stress digit (`AH0`), as opposed to `AH` or a special token.
+fn has_stress(phone: &str) -> bool {
+    phone.len() > 1 && phone.ends_with(|c: char| c.is_ascii_digit())
 }
 
 #[cfg(test)]

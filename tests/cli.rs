@@ -720,3 +720,135 @@ fn import_check_compares_logits_with_pytorch() {
         stderr(&out)
     );
 }
+
+/// A G2P model with stress marks is also scored without them: references that differ from the
+/// model's own outputs only in stress digits are all wrong with stress and all right without.
+#[test]
+fn eval_scores_stressed_g2p_with_and_without_stress() {
+    let dir = temp_dir("stressless");
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("artifacts/g2p");
+    let model = model.display().to_string();
+    let words = ["cat", "dog", "transformer"];
+    let mut args = vec!["infer", "--model", &model, "--no-lexicon"];
+    args.extend(words);
+    let out = seq2seq(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let outputs: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(outputs.len(), words.len());
+    let mut dict = String::new();
+    for (word, phones) in words.iter().zip(&outputs) {
+        // Every stress digit moved to the next one (0 -> 1 -> 2 -> 0).
+        let shifted: String = phones
+            .chars()
+            .map(|c| match c.to_digit(10) {
+                Some(d) => char::from_digit((d + 1) % 3, 10).unwrap(),
+                None => c,
+            })
+            .collect();
+        assert_ne!(
+            &shifted, phones,
+            "{word}: the model's output carries stress"
+        );
+        dict.push_str(&format!("{word} {shifted}\n"));
+    }
+    let data = dir.join("shifted.dict");
+    std::fs::write(&data, dict).unwrap();
+    let json = dir.join("report.json");
+    let out = seq2seq(&[
+        "eval",
+        "--model",
+        &model,
+        "--data",
+        &data.display().to_string(),
+        "--json",
+        &json.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("WER 100.00%"), "{stdout}");
+    assert!(
+        stdout.contains("without stress: WER 0.00%  PER 0.00%"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["counts"]["item_errors"], words.len());
+    assert_eq!(report["stressless"]["item_errors"], 0);
+
+    // A stressless model (g014b2b) has no second score.
+    let g014b2b = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("artifacts/g014b2b");
+    let out = seq2seq(&[
+        "eval",
+        "--model",
+        &g014b2b.display().to_string(),
+        "--data",
+        &data.display().to_string(),
+        "--json",
+        &json.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("without stress"));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report["stressless"].is_null());
+}
+
+/// The default preset batches by tokens; `--batch-size` asks for pair-count batches instead
+/// (it must not be silently ignored), `--batch-tokens` changes the budget.
+#[test]
+fn batch_flags_override_the_presets_token_budget() {
+    let dir = temp_dir("batch-flags");
+    let cfg = dir.join("small.json");
+    std::fs::write(
+        &cfg,
+        r#"{"model": {"d_model": 16, "n_heads": 2, "d_ff": 32, "n_encoder_layers": 1,
+            "n_decoder_layers": 1},
+            "data": {"synthetic_size": 200},
+            "training": {"epochs": 1, "eval_examples": 0, "average_last": 0}}"#,
+    )
+    .unwrap();
+    for (i, (flags, expected)) in [
+        (vec![], serde_json::json!(2500)),
+        (vec!["--batch-size", "16"], serde_json::Value::Null),
+        (vec!["--batch-tokens", "300"], serde_json::json!(300)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out_dir = dir.join(format!("m{i}"));
+        let cfg = cfg.display().to_string();
+        let out = out_dir.display().to_string();
+        let mut args = vec![
+            "train", "--task", "copy", "--plain", "--config", &cfg, "--out", &out,
+        ];
+        args.extend(&flags);
+        let run = seq2seq(&args);
+        assert!(run.status.success(), "{flags:?}: {}", stderr(&run));
+        let saved: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out_dir.join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(saved["training"]["batch_tokens"], expected, "{flags:?}");
+        if flags.first() == Some(&"--batch-size") {
+            assert_eq!(saved["training"]["batch_size"], 16);
+        }
+    }
+    let out = seq2seq(&[
+        "train",
+        "--batch-size",
+        "16",
+        "--batch-tokens",
+        "300",
+        "--out",
+        &dir.join("x").display().to_string(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("cannot be used with"),
+        "{}",
+        stderr(&out)
+    );
+}

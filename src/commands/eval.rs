@@ -123,6 +123,13 @@ pub fn eval(backend: BackendChoice, args: EvalArgs) -> Result<()> {
                 format!(", {} skipped", report.skipped.len())
             }
         );
+        if let Some(stressless) = &report.stressless {
+            println!(
+                "without stress: WER {:.2}%  PER {:.2}%  (stress digits removed from outputs and references)",
+                100.0 * stressless.wer(),
+                100.0 * stressless.per()
+            );
+        }
         if let (Some(bleu), Some(chrf)) = (report.bleu, report.chrf) {
             println!(
                 "BLEU {bleu:.2}  chrF {chrf:.2}  (sacreBLEU defaults: 13a, exp smoothing; chrF6, beta 2)"

@@ -25,8 +25,12 @@ pub struct TrainArgs {
     config: Option<PathBuf>,
     #[arg(long)]
     epochs: Option<usize>,
-    #[arg(long)]
+    /// Batches of this many pairs (instead of the preset's token budget, if it has one).
+    #[arg(long, conflicts_with = "batch_tokens")]
     batch_size: Option<usize>,
+    /// Batches of at most this many padded tokens, in length buckets.
+    #[arg(long)]
+    batch_tokens: Option<usize>,
     /// Seed for initialisation, dropout, shuffling.
     #[arg(long)]
     seed: Option<u64>,
@@ -109,6 +113,10 @@ pub fn experiment_config(args: &TrainArgs) -> Result<ExperimentConfig> {
     }
     if let Some(batch_size) = args.batch_size {
         config.training.batch_size = batch_size;
+        config.training.batch_tokens = None;
+    }
+    if let Some(batch_tokens) = args.batch_tokens {
+        config.training.batch_tokens = Some(batch_tokens);
     }
     if let Some(seed) = args.seed {
         config.training.seed = seed;

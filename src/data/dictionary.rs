@@ -29,7 +29,8 @@ pub struct Dictionary {
     pub skipped_lines: usize,
 }
 
-fn strip_stress(phone: &str) -> String {
+/// `AH0` -> `AH`: a CMUdict phone without its stress digit.
+pub fn strip_stress(phone: &str) -> String {
     phone
         .trim_end_matches(|c: char| c.is_ascii_digit())
         .to_string()
