@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_close, fixture_path, stderr, Io, TempDir};
+use common::{assert_close, assert_fails_with, fixture_path, stderr, Io, TempDir};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -159,11 +159,9 @@ fn mismatched_imports_are_refused_with_the_reason() {
         "--out",
         &dir.join("m").display().to_string(),
     ]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("source vocabulary has 13 symbols but the model config expects 11"),
-        "{}",
-        stderr(&out)
+    assert_fails_with(
+        &out,
+        "source vocabulary has 13 symbols but the model config expects 11",
     );
     // Weights of another architecture (a pre-norm state dict has the same keys; a single
     // layer's does not).
@@ -208,12 +206,7 @@ fn missing_model_and_bad_config_give_one_line_errors() {
     let cfg = dir.join("c.json");
     std::fs::write(&cfg, r#"{"model": {"d_model": 30, "n_heads": 4}}"#).unwrap();
     let out = train_with_config("copy", &cfg, &dir.join("m"));
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("d_model (30) must be divisible by n_heads (4)"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails_with(&out, "d_model (30) must be divisible by n_heads (4)");
     std::fs::write(&cfg, r#"{"training": {"epoch": 3}}"#).unwrap();
     let out = train_with_config("copy", &cfg, &dir.join("m"));
     assert!(
@@ -491,12 +484,7 @@ fn train_refuses_an_output_that_is_a_file_before_reading_data() {
         "--out",
         &dir.join("m").display().to_string(),
     ]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("is not a directory"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails_with(&out, "is not a directory");
 }
 
 /// `seq2seq infer` over standard input `input` (bytes) with the shipped G2P model.
@@ -589,12 +577,7 @@ fn a_model_loads_and_evaluates_without_its_training_data() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("2 items"));
     let out = seq2seq(&["eval", "--model", &model, "--split", "dev"]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("/nonexistent/train.dict"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails_with(&out, "/nonexistent/train.dict");
 }
 
 /// Rough edge (h): the README says how to get the PyTorch that `bench` compares with.
@@ -682,12 +665,7 @@ fn infer_looks_words_up_in_the_lexicon_first() {
         "/nonexistent.dict",
         "x",
     ]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("/nonexistent.dict"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails_with(&out, "/nonexistent.dict");
 }
 
 /// `import-pytorch --check`: the imported model reproduces the logits PyTorch saved with it,
@@ -713,12 +691,7 @@ fn import_check_compares_logits_with_pytorch() {
     );
     // Not a fixture at all.
     let out = check("bad", "seq2seq_post.json");
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("is not a safetensors file"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails_with(&out, "is not a safetensors file");
 }
 
 /// A G2P model with stress marks is also scored without them: references that differ from the
@@ -845,10 +818,5 @@ fn batch_flags_override_the_presets_token_budget() {
         "--out",
         &dir.join("x").display().to_string(),
     ]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("cannot be used with"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails_with(&out, "cannot be used with");
 }

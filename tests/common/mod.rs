@@ -138,6 +138,12 @@ pub fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The process failed and its standard error says `needle`.
+pub fn assert_fails_with(out: &std::process::Output, needle: &str) {
+    assert!(!out.status.success(), "expected a failure: {}", stderr(out));
+    assert!(stderr(out).contains(needle), "{}", stderr(out));
+}
+
 /// An error and its causes, as the binary prints them (`a: b: c`).
 pub fn chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
