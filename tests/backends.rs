@@ -54,6 +54,48 @@ fn pytorch_fixtures_pass_on_flex() {
     fixture_logits::<Flex>("flex", "seq2seq_pre", 1e-5);
 }
 
+/// Layouts that the vendored burn-flex copies by blocks (`vendor/README.md`): permuted rank-4
+/// tensors made contiguous by `reshape`, with a unit-stride last dim (the head merge) and
+/// without (last two dims swapped), small (one thread) and past the 32K-element parallel
+/// threshold, and element-wise ops on such layouts. Values must equal ndarray's exactly:
+/// these are copies, no arithmetic changes.
+#[cfg(feature = "flex")]
+#[test]
+fn permuted_copies_on_flex_equal_ndarrays() {
+    type Flex = seq2seq::backend::Flex;
+    fn cases<B: Backend>(dims: [usize; 4]) -> Vec<Vec<f32>> {
+        let device = Default::default();
+        let n: usize = dims.iter().product();
+        let values: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+        let x = Tensor::<B, 4>::from_data(TensorData::new(values, dims), &device);
+        let [a, b, c, d] = dims;
+        let other = x.clone().mul_scalar(-2.0).add_scalar(0.5);
+        [
+            // the head merge: [a, b, c, d] -> [a, c, b, d] -> [a, c, b * d]
+            x.clone().swap_dims(1, 2).reshape([a, c, b * d]).into_data(),
+            // last two dims swapped: rows without a unit stride
+            x.clone()
+                .swap_dims(2, 3)
+                .reshape([a * b, d * c])
+                .into_data(),
+            // an element-wise op on a permuted tensor, and on two of them
+            x.clone().swap_dims(1, 2).mul_scalar(3.0).into_data(),
+            (x.clone().swap_dims(1, 2) + other.swap_dims(1, 2)).into_data(),
+            // a permutation of three dims
+            x.permute([2, 0, 3, 1]).reshape([c * a, d * b]).into_data(),
+        ]
+        .into_iter()
+        .map(|data| data.to_vec::<f32>().unwrap())
+        .collect()
+    }
+    for dims in [[2, 3, 5, 4], [4, 4, 37, 64]] {
+        let (flex, ndarray) = (cases::<Flex>(dims), cases::<NdArray>(dims));
+        for (i, (f, n)) in flex.iter().zip(&ndarray).enumerate() {
+            assert_eq!(f, n, "case {i} of {dims:?}");
+        }
+    }
+}
+
 #[cfg(feature = "wgpu")]
 #[test]
 fn pytorch_fixtures_pass_on_wgpu() {

@@ -136,8 +136,15 @@ impl Group<'_> {
             n0.wait("node 0", limit),
             n1.wait("node 1", Duration::from_secs(60)),
         );
-        assert!(o0.status.success(), "node 0 failed:\n{}", text(&o0));
-        assert!(o1.status.success(), "node 1 failed:\n{}", text(&o1));
+        // Both nodes' output on a failure: one node's error is often the other's doing.
+        assert!(
+            o0.status.success() && o1.status.success(),
+            "node 0 ({}):\n{}\nnode 1 ({}):\n{}",
+            o0.status,
+            text(&o0),
+            o1.status,
+            text(&o1)
+        );
         (o0, o1)
     }
 }

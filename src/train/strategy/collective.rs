@@ -344,18 +344,21 @@ fn quiet_collective_panics() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let inside = info.location().is_some_and(|l| {
+            let inside = info.location().filter(|l| {
                 let file = l.file();
                 file.contains("burn-collective") || file.contains("burn-communication")
             });
-            if inside {
+            if let Some(at) = inside {
                 let message = info
                     .payload()
                     .downcast_ref::<String>()
                     .cloned()
                     .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_default();
-                eprintln!("burn-collective: {message}");
+                // Where it panicked tells which connection was lost (a peer's data service,
+                // the orchestrator), so the line names the place.
+                let file = at.file().rsplit("/src/").next().unwrap_or(at.file());
+                eprintln!("burn-collective: {message} (at {file}:{})", at.line());
             } else {
                 previous(info);
             }
