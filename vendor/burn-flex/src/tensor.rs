@@ -252,7 +252,18 @@ impl FlexTensor {
     pub fn empty(shape: Shape, dtype: DType) -> Self {
         let num_elements = shape.num_elements();
         let elem_size = dtype_size(dtype);
-        let bytes = Bytes::from_bytes_vec(alloc::vec![0u8; num_elements * elem_size]);
+        // seq2seq patch: zeros of the element's width, allocated with its alignment.
+        // 0.21.0 allocated bytes (`Vec<u8>`, alignment 1), which `from_bytes_vec` then copied
+        // into a new allocation of the maximum alignment: a second allocation and a full
+        // copy for every matmul output (3% of a CPU training step). `from_elems` keeps the
+        // vector, as every other typed buffer in this crate does.
+        let bytes = match elem_size {
+            1 => Bytes::from_elems(alloc::vec![0u8; num_elements]),
+            2 => Bytes::from_elems(alloc::vec![0u16; num_elements]),
+            4 => Bytes::from_elems(alloc::vec![0u32; num_elements]),
+            8 => Bytes::from_elems(alloc::vec![0u64; num_elements]),
+            _ => Bytes::from_bytes_vec(alloc::vec![0u8; num_elements * elem_size]),
+        };
         let layout = Layout::contiguous(shape);
         Self {
             data: Arc::new(bytes),
