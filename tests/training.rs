@@ -167,6 +167,37 @@ fn resume_without_checkpoint_and_rerun_without_restart_are_refused() {
     run::<AD>(resume_config(1), &restart, Default::default()).unwrap();
 }
 
+/// A checkpoint that cannot be read (of another model or version) stops
+/// `--resume` with an error naming the file, not a panic inside burn-train.
+#[test]
+fn resume_from_an_unreadable_checkpoint_is_an_error() {
+    let _serial = serial();
+    let dir = temp_dir("unreadable");
+    run::<AD>(
+        resume_config(1),
+        &plain_options(&dir, false),
+        Default::default(),
+    )
+    .unwrap();
+    let model = dir.join("runs/model/checkpoint/model-1.mpk");
+    assert!(model.is_file());
+    // A complete msgpack document of another record (a truncated file is moved aside as an
+    // interrupted save instead, see `RunDir::resumable`).
+    std::fs::copy(dir.join("runs/model/checkpoint/optim-1.mpk"), &model).unwrap();
+    let err = run::<AD>(
+        resume_config(2),
+        &plain_options(&dir, true),
+        Default::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, TrainError::Checkpoint { path, .. } if *path == model),
+        "{err}"
+    );
+    assert!(err.to_string().contains("model-1.mpk"), "{err}");
+    assert!(err.to_string().contains("--restart"), "{err}");
+}
+
 #[test]
 fn bad_training_configs_are_errors() {
     let _serial = serial();

@@ -45,7 +45,7 @@ pub enum TrainError {
     Config(String),
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
-    #[error("cannot read checkpoint {path}")]
+    #[error("cannot read checkpoint {path}: it is damaged, or was written by another model config or another version of seq2seq (continue the run with the version that wrote it, or --restart)")]
     Checkpoint {
         path: PathBuf,
         source: burn::record::RecorderError,
@@ -309,7 +309,10 @@ pub fn run_with<B: AutodiffBackend>(
 
     let started = Instant::now();
     let mut fresh = learner::learner::<B>(&config, &device)?;
-    if let (false, Some(epoch)) = (leader, resume_from) {
+    if let Some(epoch) = resume_from {
+        // A node other than the leader resumes from this state. The leader's learner loads
+        // the same checkpoint again in `launch`, where burn-train panics on one it cannot
+        // read: loading it here first makes a damaged or mismatched checkpoint an error.
         fresh = learner::load_training_state(fresh, &run, epoch, &device)?;
     }
     let result = training.launch(fresh);
