@@ -7,7 +7,7 @@ use burn::prelude::*;
 use common::{plain_options, tiny_copy_run, TempDir};
 use seq2seq::config::{ExperimentConfig, Preset};
 use seq2seq::data::TaskKind;
-use seq2seq::train::{run, TrainError};
+use seq2seq::train::{run, RunDir, TrainError};
 use std::path::Path;
 
 type B = seq2seq::backend::NdArray;
@@ -179,11 +179,12 @@ fn resume_from_an_unreadable_checkpoint_is_an_error() {
         Default::default(),
     )
     .unwrap();
-    let model = dir.join("runs/model/checkpoint/model-1.mpk");
+    let checkpoints = RunDir::new(plain_options(&dir, false).run_dir);
+    let model = checkpoints.checkpoint_file("model", 1);
     assert!(model.is_file());
     // A complete msgpack document of another record (a truncated file is moved aside as an
     // interrupted save instead, see `RunDir::resumable`).
-    std::fs::copy(dir.join("runs/model/checkpoint/optim-1.mpk"), &model).unwrap();
+    std::fs::copy(checkpoints.checkpoint_file("optim", 1), &model).unwrap();
     let err = run::<AD>(
         resume_config(2),
         &plain_options(&dir, true),
