@@ -5,9 +5,11 @@
 //! DIR/model.safetensors  weights in PyTorch layout (see `store`)
 //! DIR/src_vocab.json     source symbols, index = id
 //! DIR/tgt_vocab.json     target symbols, index = id
+//! DIR/tokenizer.json     subword models only: the learned tokenizer (or src_/tgt_tokenizer.json)
 //! ```
 
 use crate::config::ExperimentConfig;
+use crate::data::TextCodec;
 use crate::model::Transformer;
 use crate::store::{load_weights, save_weights, StoreError};
 use crate::vocab::{Vocab, VocabError};
@@ -47,6 +49,8 @@ pub enum ArtifactError {
     },
     #[error(transparent)]
     Weights(#[from] StoreError),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
     #[error("cannot write {path}")]
     Io {
         path: PathBuf,
@@ -99,6 +103,8 @@ pub struct LoadedModel<B: Backend> {
     pub config: ExperimentConfig,
     pub src_vocab: Vocab,
     pub tgt_vocab: Vocab,
+    /// How text becomes the vocabularies' tokens and back.
+    pub codec: TextCodec,
 }
 
 /// Read and check an experiment config file (unknown or missing fields, impossible values).
@@ -125,10 +131,14 @@ pub fn save<B: Backend>(
     config: &ExperimentConfig,
     src_vocab: &Vocab,
     tgt_vocab: &Vocab,
+    codec: &TextCodec,
 ) -> Result<(), ArtifactError> {
     let io = |path: PathBuf| move |source| ArtifactError::Io { path, source };
     std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
     save_weights(model, &dir.join(WEIGHTS_FILE))?;
+    codec
+        .save(dir)
+        .map_err(|err| ArtifactError::Data(err.into()))?;
     src_vocab
         .write_json(&dir.join(SRC_VOCAB_FILE))
         .map_err(io(dir.join(SRC_VOCAB_FILE)))?;
@@ -158,11 +168,13 @@ pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<LoadedModel<B>
         &dir.join(WEIGHTS_FILE),
         device,
     )?;
+    let codec = TextCodec::load(&config.data, dir)?;
     Ok(LoadedModel {
         model,
         config,
         src_vocab,
         tgt_vocab,
+        codec,
     })
 }
 
@@ -191,12 +203,14 @@ pub fn import_pytorch<B: Backend>(
     )?;
     let mut config = crate::config::ExperimentConfig::preset(crate::config::Preset::Base);
     config.model = model_cfg;
+    let codec = TextCodec::plain(&data)?;
     config.data = data;
-    save(out, &model, &config, &src_vocab, &tgt_vocab)?;
+    save(out, &model, &config, &src_vocab, &tgt_vocab, &codec)?;
     Ok(LoadedModel {
         model,
         config,
         src_vocab,
         tgt_vocab,
+        codec,
     })
 }

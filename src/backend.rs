@@ -83,7 +83,7 @@ impl DeviceSet for burn::backend::cuda::CudaDevice {
 pub enum BackendError {
     #[error("no CUDA device ({0}); the cuda backend needs an NVIDIA GPU, its driver (libcuda.so) and NVRTC (libnvrtc.so: the CUDA toolkit, or pip install nvidia-cuda-nvrtc-cu12); or choose another --backend")]
     NoCuda(String),
-    #[error("no GPU adapter for wgpu ({0}); install a Vulkan, Metal or DX12 driver (on Linux without a GPU: apt install mesa-vulkan-drivers), or choose --backend ndarray")]
+    #[error("no GPU adapter for wgpu ({0}); install a Vulkan, Metal or DX12 driver (on Linux without a GPU: apt install mesa-vulkan-drivers), or choose a CPU backend: --backend flex (the faster one, the default of a plain build) or --backend ndarray")]
     NoAdapter(String),
 }
 

@@ -121,6 +121,7 @@ pub fn evaluate<B: Backend>(
 ) -> EvalReport {
     let started = Instant::now();
     let data = &predictor.loaded.config.data;
+    let codec = &predictor.loaded.codec;
     let mut rates = ErrorRates::default();
     let g2p = match data.task() {
         Task::G2p { .. } => true,
@@ -140,7 +141,7 @@ pub fn evaluate<B: Backend>(
     let mut ids = Vec::new();
     let mut refs = Vec::new();
     for reference in references {
-        let source = data.join_source(&reference.src);
+        let source = codec.join_source(&reference.src);
         match predictor.encode(&source, true) {
             Ok(x) => {
                 ids.push(x);
@@ -171,7 +172,7 @@ pub fn evaluate<B: Backend>(
                 reference
                     .targets
                     .iter()
-                    .map(|t| data.join_target(t))
+                    .map(|t| codec.join_target(t))
                     .collect(),
             );
         }

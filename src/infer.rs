@@ -69,7 +69,7 @@ impl<B: Backend> Predictor<B> {
 
     /// Source token ids of `text`, split as the model's training data was.
     pub fn encode(&self, text: &str, allow_unk: bool) -> Result<Vec<usize>, InputError> {
-        let tokens = self.loaded.config.data.source_tokens(text);
+        let tokens = self.loaded.codec.source_tokens(text);
         if tokens.is_empty() {
             return Err(InputError::Empty);
         }
@@ -92,7 +92,7 @@ impl<B: Backend> Predictor<B> {
             .map(String::from)
             .collect();
         Prediction {
-            text: self.loaded.config.data.join_target(&tokens),
+            text: self.loaded.codec.join_target(&tokens),
             tokens,
             score: hyp.score,
             finished: hyp.finished,
@@ -237,7 +237,7 @@ impl<B: Backend> Predictor<B> {
         let model = &self.loaded.model;
         let encoded = model.encode(src, None);
         let decoded = model.decode(tgt, &encoded.memory, None, None, None);
-        let source = self.loaded.config.data.source_tokens(text);
+        let source = self.loaded.codec.source_tokens(text);
         let mut output = prediction.tokens.clone();
         output.push(crate::vocab::SPECIALS[crate::vocab::END].to_string());
         Ok(AttentionMaps {

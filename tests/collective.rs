@@ -225,6 +225,7 @@ fn train_in_process(json: &str, dir: &Path, name: &str, strategy: &Rearranged) -
         restart: true,
         plain: true,
         interrupter: None,
+        init: None,
     };
     seq2seq::train::run_with::<AB>(resolved_config(json), &options, strategy).unwrap();
     out

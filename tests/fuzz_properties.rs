@@ -42,8 +42,8 @@ proptest! {
     #[test]
     fn parallel_parser_never_panics(text in data_like(), whitespace in any::<bool>(), skip in any::<bool>()) {
         let tokens = if whitespace { Tokenization::Whitespace } else { Tokenization::Char };
-        match parallel::parse(&text, "fuzz", tokens, tokens, skip) {
-            Ok((pairs, _)) => prop_assert!(pairs.iter().all(|p| !p.src.is_empty() && !p.tgt.is_empty())),
+        match parallel::parse(&text, "fuzz", skip) {
+            Ok((pairs, _)) => prop_assert!(pairs.iter().all(|p| !tokens.split(&p.src).is_empty() && !tokens.split(&p.tgt).is_empty())),
             Err(err) => prop_assert!(err.to_string().starts_with("fuzz")),
         }
     }

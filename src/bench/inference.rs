@@ -101,8 +101,9 @@ pub fn sample_words(data: &DataConfig, n: usize) -> Result<Vec<String>, DataErro
         data.path = None;
     }
     let corpus = data.load()?;
-    let dev = corpus.dev.iter().map(|r| data.join_source(&r.src));
-    let train = corpus.train.iter().map(|p| data.join_source(&p.src));
+    let codec = &corpus.codec;
+    let dev = corpus.dev.iter().map(|r| codec.join_source(&r.src));
+    let train = corpus.train.iter().map(|p| codec.join_source(&p.src));
     Ok(dev.chain(train).take(n).collect())
 }
 

@@ -57,8 +57,7 @@ pub fn attention(backend: BackendChoice, args: AttentionArgs) -> Result<()> {
             args.text,
             predictor
                 .loaded
-                .config
-                .data
+                .codec
                 .join_target(&maps.output[..maps.output.len() - 1])
         );
         let image = render(&heading, &panels, heads);

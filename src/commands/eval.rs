@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use clap::ValueEnum;
 use seq2seq::backend::BackendChoice;
 use seq2seq::config::ExperimentConfig;
-use seq2seq::data::Reference;
+use seq2seq::data::{Reference, TextCodec};
 use seq2seq::infer::Predictor;
 use seq2seq::with_backend;
 use std::path::PathBuf;
@@ -17,8 +17,13 @@ pub struct EvalArgs {
     #[arg(long)]
     model: PathBuf,
     /// Data file in the model's task format (dictionary for G2P, TSV for translation).
-    #[arg(long, conflicts_with = "split")]
+    #[arg(long, conflicts_with_all = ["split", "src"])]
     data: Option<PathBuf>,
+    /// Translation: source sentences, one a line (with --tgt: their references, line by line).
+    #[arg(long, requires = "tgt", conflicts_with = "split")]
+    src: Option<PathBuf>,
+    #[arg(long, requires = "src")]
+    tgt: Option<PathBuf>,
     /// Held-out split of the model's own training data (re-created from its config).
     #[arg(long, value_enum, default_value_t = SplitArg::Test)]
     split: SplitArg,
@@ -40,21 +45,42 @@ pub enum SplitArg {
 
 pub fn eval_references(
     predictor_config: &ExperimentConfig,
+    codec: &TextCodec,
     args: &EvalArgs,
 ) -> Result<Vec<Reference>> {
     let mut data = predictor_config.data.clone();
-    let references = match &args.data {
-        Some(path) => {
-            // The whole file is the evaluation set.
+    // The model's own tokenizers: never learned again from the evaluation text.
+    let codec = Some(codec.clone());
+    let whole_file = match (&args.data, &args.src, &args.tgt) {
+        (Some(path), _, _) => {
             data.path = Some(path.clone());
+            (data.src_path, data.tgt_path) = (None, None);
+            true
+        }
+        (None, Some(src), Some(tgt)) => {
+            anyhow::ensure!(
+                data.task == seq2seq::data::TaskKind::Tsv,
+                "--src/--tgt evaluate translation models; this model's task is {:?} (use --data)",
+                data.task
+            );
+            (data.src_path, data.tgt_path) = (Some(src.clone()), Some(tgt.clone()));
+            data.path = None;
+            true
+        }
+        _ => false,
+    };
+    let references = match whole_file {
+        true => {
+            // The whole file is the evaluation set.
+            (data.valid_src_path, data.valid_tgt_path) = (None, None);
             data.dev_fraction = 0.0;
             data.test_fraction = 0.0;
-            let corpus = data.load()?;
+            let corpus = data.load_with(codec, false)?;
             seq2seq::data::group_references(corpus.train)
         }
-        None => {
+        false => {
             let corpus = data
-                .load()
+                .load_with(codec, false)
                 .context("cannot re-create the model's data split")?;
             match args.split {
                 SplitArg::Dev => corpus.dev,
@@ -76,11 +102,11 @@ pub fn eval(backend: BackendChoice, args: EvalArgs) -> Result<()> {
         if let Some(threads) = args.decode.threads {
             predictor.threads = threads;
         }
-        let references = eval_references(&predictor.loaded.config, &args)?;
+        let references = eval_references(&predictor.loaded.config, &predictor.loaded.codec, &args)?;
         anyhow::ensure!(
             !references.is_empty(),
             "nothing to evaluate: {}",
-            match (&args.data, args.split) {
+            match (args.data.as_ref().or(args.src.as_ref()), args.split) {
                 (Some(path), _) => format!("{} has no items", path.display()),
                 (None, SplitArg::Test) => "the model's data has no test split (its test_fraction is 0); try --split dev, or --data FILE".to_string(),
                 (None, SplitArg::Dev) => "the model's data has no dev split (its dev_fraction is 0); try --data FILE".to_string(),

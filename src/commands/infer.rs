@@ -33,28 +33,37 @@ pub struct InferArgs {
     pub text: Vec<String>,
 }
 
-/// Standard input's lines, each decoded on its own: a line that is not UTF-8 is an error for
-/// that line only.
-fn stdin_lines() -> Result<Vec<Result<String, String>>> {
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
-        .context("cannot read standard input")?;
-    if bytes.is_empty() {
-        return Ok(Vec::new());
+/// Lines read and decoded at a time from standard input (Marian's maxi-batch): sorted by
+/// length within the chunk for batching, written back in input order when the chunk is done.
+/// Memory stays bounded by the chunk, whatever the input's size.
+const CHUNK_LINES: usize = 8192;
+
+/// Up to `max` more lines of `reader`, each decoded on its own: a line that is not UTF-8 is an
+/// error for that line only. An empty result means the input has ended.
+fn read_chunk(
+    reader: &mut impl std::io::BufRead,
+    max: usize,
+) -> Result<Vec<Result<String, String>>> {
+    let mut lines = Vec::new();
+    let mut line = Vec::new();
+    while lines.len() < max {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .context("cannot read standard input")?;
+        if n == 0 {
+            break;
+        }
+        let body = line.strip_suffix(b"\n").unwrap_or(&line);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        lines.push(String::from_utf8(body.to_vec()).map_err(|err| {
+            format!(
+                "not valid UTF-8 (first bad byte at column {})",
+                err.utf8_error().valid_up_to() + 1
+            )
+        }));
     }
-    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-    Ok(body
-        .split(|&b| b == b'\n')
-        .map(|line| {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            String::from_utf8(line.to_vec()).map_err(|err| {
-                format!(
-                    "not valid UTF-8 (first bad byte at column {})",
-                    err.utf8_error().valid_up_to() + 1
-                )
-            })
-        })
-        .collect())
+    Ok(lines)
 }
 
 /// One answer of `infer`: text, where it came from, the model's score (none for the lexicon).
@@ -95,16 +104,87 @@ fn infer_record(
     }
 }
 
+/// The answers to `inputs` (lines `first_line + 1 ..` of the input): the lexicon's first,
+/// then the model's. An input that cannot be decoded gets its error (also printed to stderr).
+#[allow(clippy::too_many_arguments)]
+fn answer<B: burn::prelude::Backend>(
+    predictor: &Predictor<B>,
+    lexicon: Option<&seq2seq::lexicon::Lexicon>,
+    inputs: &[Result<String, String>],
+    first_line: usize,
+    from_stdin: bool,
+    args: &InferArgs,
+    decoding: &seq2seq::decode::Decoding,
+) -> Vec<Result<Vec<Answer>, String>> {
+    use seq2seq::lexicon::Source;
+    let nbest = decoding.nbest();
+    // Per input: its answers so far (lexicon first), or its error.
+    let mut answers: Vec<Result<Vec<Answer>, String>> = Vec::with_capacity(inputs.len());
+    let mut pending: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let listed: Vec<Answer> = input
+            .as_ref()
+            .ok()
+            .and_then(|text| lexicon?.lookup(text))
+            .map(|prons| {
+                prons
+                    .iter()
+                    .take(nbest)
+                    .map(|p| Answer {
+                        text: predictor.loaded.codec.join_target(p),
+                        source: Source::Lexicon,
+                        score: None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if listed.len() >= nbest {
+            answers.push(Ok(listed));
+            continue;
+        }
+        let encoded = input
+            .as_ref()
+            .map_err(|err| err.clone())
+            .and_then(|text| predictor.encode(text, args.unk).map_err(|e| e.to_string()));
+        match encoded {
+            Ok(ids) => pending.push((i, ids)),
+            Err(err) if listed.is_empty() => {
+                let place = match input {
+                    Ok(text) if !from_stdin => format!("input {text:?}"),
+                    _ => format!("line {}", first_line + i + 1),
+                };
+                eprintln!("error: {place}: {err}");
+                answers.push(Err(err));
+                continue;
+            }
+            // Listed, but the model cannot add more variants: the lexicon's stand.
+            Err(_) => {}
+        }
+        answers.push(Ok(listed));
+    }
+    let ids: Vec<Vec<usize>> = pending.iter().map(|(_, ids)| ids.clone()).collect();
+    let decoded = predictor.predict_many(&ids, decoding, args.decode.batch_size, &mut |_, _| {});
+    for ((i, _), predictions) in pending.iter().zip(decoded) {
+        let list = answers[*i].as_mut().expect("pending inputs have answers");
+        for p in predictions {
+            if list.len() < nbest && !list.iter().any(|a| a.text == p.text) {
+                list.push(Answer {
+                    text: p.text,
+                    source: Source::Model,
+                    score: Some(p.score),
+                });
+            }
+        }
+    }
+    answers
+}
+
 pub fn infer(backend: BackendChoice, args: InferArgs) -> Result<()> {
-    use seq2seq::lexicon::{Lexicon, Source};
+    use seq2seq::lexicon::Lexicon;
+    use std::io::Write;
     let decoding = args.decode.decoding()?;
     let nbest = decoding.nbest();
     let from_stdin = args.text.is_empty();
-    let inputs: Vec<Result<String, String>> = if from_stdin {
-        stdin_lines()?
-    } else {
-        args.text.iter().cloned().map(Ok).collect()
-    };
     with_backend!(backend, |B, device| {
         let mut predictor = Predictor::<B>::load(&args.model, device)
             .with_context(|| format!("cannot load model {}", args.model.display()))?;
@@ -120,84 +200,60 @@ pub fn infer(backend: BackendChoice, args: InferArgs) -> Result<()> {
             ),
             (None, false) => Lexicon::default_for(data)?,
         };
-        // Per input: its answers so far (lexicon first), or its error.
-        let mut answers: Vec<Result<Vec<Answer>, String>> = Vec::with_capacity(inputs.len());
-        let mut pending: Vec<(usize, Vec<usize>)> = Vec::new();
-        for (i, input) in inputs.iter().enumerate() {
-            let listed: Vec<Answer> = input
-                .as_ref()
-                .ok()
-                .and_then(|text| lexicon.as_ref()?.lookup(text))
-                .map(|prons| {
-                    prons
-                        .iter()
-                        .take(nbest)
-                        .map(|p| Answer {
-                            text: data.join_target(p),
-                            source: Source::Lexicon,
-                            score: None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            if listed.len() >= nbest {
-                answers.push(Ok(listed));
-                continue;
-            }
-            let encoded = input
-                .as_ref()
-                .map_err(|err| err.clone())
-                .and_then(|text| predictor.encode(text, args.unk).map_err(|e| e.to_string()));
-            match encoded {
-                Ok(ids) => pending.push((i, ids)),
-                Err(err) if listed.is_empty() => {
-                    let place = match input {
-                        Ok(text) if !from_stdin => format!("input {text:?}"),
-                        _ => format!("line {}", i + 1),
-                    };
-                    eprintln!("error: {place}: {err}");
-                    answers.push(Err(err));
-                    continue;
-                }
-                // Listed, but the model cannot add more variants: the lexicon's stand.
-                Err(_) => {}
-            }
-            answers.push(Ok(listed));
-        }
-        let ids: Vec<Vec<usize>> = pending.iter().map(|(_, ids)| ids.clone()).collect();
-        let decoded =
-            predictor.predict_many(&ids, &decoding, args.decode.batch_size, &mut |_, _| {});
-        for ((i, _), predictions) in pending.iter().zip(decoded) {
-            let list = answers[*i].as_mut().expect("pending inputs have answers");
-            for p in predictions {
-                if list.len() < nbest && !list.iter().any(|a| a.text == p.text) {
-                    list.push(Answer {
-                        text: p.text,
-                        source: Source::Model,
-                        score: Some(p.score),
-                    });
-                }
-            }
-        }
-        // One output record per input line, so the output lines up with the input (`paste`);
-        // an input that cannot be decoded gets an empty line and its error on stderr.
+        let mut stdin = std::io::stdin().lock();
         let mut stdout = std::io::stdout().lock();
-        let mut failures = 0;
-        for (input, answers) in inputs.iter().zip(&answers) {
-            failures += usize::from(answers.is_err());
-            let record = infer_record(
-                input.as_deref().unwrap_or_default(),
-                answers,
-                args.json,
-                nbest,
+        let (mut done, mut failures) = (0usize, 0usize);
+        let started = std::time::Instant::now();
+        let mut reported = started;
+        loop {
+            let inputs: Vec<Result<String, String>> = if from_stdin {
+                read_chunk(&mut stdin, CHUNK_LINES)?
+            } else if done == 0 {
+                args.text.iter().cloned().map(Ok).collect()
+            } else {
+                Vec::new()
+            };
+            if inputs.is_empty() {
+                break;
+            }
+            let answers = answer(
+                &predictor,
+                lexicon.as_ref(),
+                &inputs,
+                done,
+                from_stdin,
+                &args,
+                &decoding,
             );
-            std::io::Write::write_all(&mut stdout, format!("{record}\n").as_bytes())
-                .context("cannot write standard output")?;
+            // One output record per input line, so the output lines up with the input
+            // (`paste`); an input that cannot be decoded gets an empty line and its error on
+            // stderr.
+            for (input, answers) in inputs.iter().zip(&answers) {
+                failures += usize::from(answers.is_err());
+                let record = infer_record(
+                    input.as_deref().unwrap_or_default(),
+                    answers,
+                    args.json,
+                    nbest,
+                );
+                stdout
+                    .write_all(format!("{record}\n").as_bytes())
+                    .context("cannot write standard output")?;
+            }
+            stdout.flush().context("cannot write standard output")?;
+            done += inputs.len();
+            if reported.elapsed().as_secs() >= 10 {
+                reported = std::time::Instant::now();
+                let seconds = started.elapsed().as_secs_f64();
+                eprintln!(
+                    "infer: {done} lines [{seconds:.0}s, {:.0} lines/s]",
+                    done as f64 / seconds
+                );
+            }
         }
         anyhow::ensure!(
             failures == 0,
-            "{failures} of {} inputs could not be decoded",
-            inputs.len()
+            "{failures} of {done} inputs could not be decoded"
         );
     });
     Ok(())

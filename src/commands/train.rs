@@ -4,19 +4,41 @@
 use anyhow::{Context, Result};
 use seq2seq::backend::BackendChoice;
 use seq2seq::config::{ExperimentConfig, Preset};
-use seq2seq::data::TaskKind;
+use seq2seq::data::{TaskKind, Tokenization};
 use seq2seq::with_backend;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// The task to learn.
-    #[arg(long, value_enum, default_value_t = TaskKind::G2p)]
-    task: TaskKind,
+    /// The task to learn (default: g2p; tsv with --src/--tgt; else the --config file's).
+    #[arg(long, value_enum)]
+    task: Option<TaskKind>,
     /// Data file: a pronouncing dictionary for g2p (CMUdict `word PH PH` or `WORD<TAB>PH PH`
     /// layout; default the vendored CMUdict), `source<TAB>target` lines for tsv.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "src")]
     data: Option<PathBuf>,
+    /// Translation from parallel files: source sentences, one a line (with --tgt).
+    #[arg(long, requires = "tgt")]
+    src: Option<PathBuf>,
+    /// Target sentences, line N translating line N of --src.
+    #[arg(long, requires = "src")]
+    tgt: Option<PathBuf>,
+    /// A given dev set (parallel files) instead of the seeded split of the training data.
+    #[arg(long, requires = "valid_tgt")]
+    valid_src: Option<PathBuf>,
+    #[arg(long, requires = "valid_src")]
+    valid_tgt: Option<PathBuf>,
+    /// Translation: how both sides are cut into tokens (unigram and bpe learn a subword
+    /// vocabulary from the training split).
+    #[arg(long, value_enum)]
+    tokens: Option<Tokenization>,
+    /// Subword vocabulary size (reserved symbols included).
+    #[arg(long)]
+    vocab_size: Option<usize>,
+    /// Fine-tune: start from this model directory's weights, vocabularies and tokenizer, with a
+    /// fresh optimizer and schedule. The model's architecture is the directory's.
+    #[arg(long, conflicts_with = "resume")]
+    init: Option<PathBuf>,
     /// Starting configuration.
     #[arg(long, value_enum, default_value_t = Preset::Standard)]
     preset: Preset,
@@ -93,18 +115,51 @@ pub struct OrchestratorArgs {
     port: u16,
 }
 
+/// The task `args` asks for: `--task`, else tsv for parallel files, else `base`'s.
+pub fn task_of(args: &TrainArgs, base: TaskKind) -> TaskKind {
+    match (args.task, &args.src) {
+        (Some(task), _) => task,
+        (None, Some(_)) => TaskKind::Tsv,
+        (None, None) => base,
+    }
+}
+
 pub fn experiment_config(args: &TrainArgs) -> Result<ExperimentConfig> {
+    let mut model_overrides = None;
     let mut config = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read config {}", path.display()))?;
-            seq2seq::cli_config::overlay(args.preset, &text, &path.display().to_string())?
+            let config =
+                seq2seq::cli_config::overlay(args.preset, &text, &path.display().to_string())?;
+            model_overrides = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v.get("model").cloned());
+            config
         }
         None => ExperimentConfig::preset(args.preset),
     };
-    config.data.task = args.task;
+    config.data.task = task_of(args, config.data.task);
     if args.data.is_some() {
         config.data.path = args.data.clone();
+    }
+    if args.src.is_some() {
+        (config.data.src_path, config.data.tgt_path) = (args.src.clone(), args.tgt.clone());
+        config.data.path = None;
+    }
+    if args.valid_src.is_some() {
+        config.data.valid_src_path = args.valid_src.clone();
+        config.data.valid_tgt_path = args.valid_tgt.clone();
+    }
+    if let Some(tokens) = args.tokens {
+        (config.data.src_tokens, config.data.tgt_tokens) = (tokens, tokens);
+    }
+    if let Some(size) = args.vocab_size {
+        config.data.vocab_size = size;
+    }
+    if let Some(dir) = &args.init {
+        config = seq2seq::train::init_config(config, dir, model_overrides.as_ref())
+            .with_context(|| format!("cannot fine-tune {}", dir.display()))?;
     }
     config.data.strip_stress |= args.strip_stress;
     config.data.skip_bad_lines |= args.skip_bad_lines;
@@ -144,7 +199,7 @@ pub fn ctrl_c_interrupter() -> burn::train::Interrupter {
 }
 
 pub fn train(backend: BackendChoice, args: TrainArgs) -> Result<()> {
-    let task_name = format!("{:?}", args.task).to_lowercase();
+    let task_name = format!("{:?}", task_of(&args, TaskKind::G2p)).to_lowercase();
     let out = args
         .out
         .clone()
@@ -171,6 +226,7 @@ pub fn train(backend: BackendChoice, args: TrainArgs) -> Result<()> {
         restart: args.restart,
         plain: args.plain,
         interrupter: Some(ctrl_c_interrupter()),
+        init: args.init.clone(),
     };
     let node = args.node.nodes.map(|nodes| seq2seq::train::NodeConfig {
         nodes,

@@ -5,12 +5,15 @@ pub mod batcher;
 pub mod dictionary;
 pub mod parallel;
 pub mod split;
+pub mod subword;
 pub mod synthetic;
+pub mod text_codec;
 
 pub use batcher::{Seq2SeqBatch, Seq2SeqBatcher};
-pub use parallel::Tokenization;
+pub use parallel::{TextPair, Tokenization};
 pub use split::Split;
 pub use synthetic::Synthetic;
+pub use text_codec::TextCodec;
 
 use crate::vocab::Vocab;
 use serde::{Deserialize, Serialize};
@@ -58,6 +61,15 @@ pub enum DataError {
     EmptySplit { split: &'static str },
     #[error("invalid data config: {0}")]
     Config(String),
+    #[error("{} has {src_lines} lines but {} has {tgt_lines}: parallel files need one translation per line", src.display(), tgt.display())]
+    LineCount {
+        src: PathBuf,
+        src_lines: usize,
+        tgt: PathBuf,
+        tgt_lines: usize,
+    },
+    #[error(transparent)]
+    Subword(#[from] subword::SubwordError),
 }
 
 /// Read a whole file as UTF-8, with errors that name it.
@@ -84,7 +96,8 @@ pub enum TaskKind {
     Reverse,
     /// Sort a random letter string.
     Sort,
-    /// Parallel text: `source<TAB>target` lines.
+    /// Parallel text: `source<TAB>target` lines (`--data`), or two files with one sentence a
+    /// line (`--src`, `--tgt`).
     Tsv,
 }
 
@@ -103,11 +116,28 @@ pub struct DataConfig {
     /// Skip malformed lines (counted and reported) instead of stopping.
     #[config(default = false)]
     pub skip_bad_lines: bool,
-    /// TSV: how each side is split into tokens.
+    /// Parallel text as two files, line N of one translating line N of the other (instead of
+    /// `path`), and optionally a given dev set in the same form (otherwise the seeded split).
+    #[config(default = "None")]
+    pub src_path: Option<PathBuf>,
+    #[config(default = "None")]
+    pub tgt_path: Option<PathBuf>,
+    #[config(default = "None")]
+    pub valid_src_path: Option<PathBuf>,
+    #[config(default = "None")]
+    pub valid_tgt_path: Option<PathBuf>,
+    /// Parallel text: how each side is cut into tokens.
     #[config(default = "Tokenization::Char")]
     pub src_tokens: Tokenization,
     #[config(default = "Tokenization::Char")]
     pub tgt_tokens: Tokenization,
+    /// Subword tokenizations: pieces in a learned vocabulary (reserved symbols included).
+    #[config(default = 8000)]
+    pub vocab_size: usize,
+    /// Both sides subword of the same kind: one vocabulary learned from both sides' text (what
+    /// shared embeddings and a tied generator need), rather than one per side.
+    #[config(default = true)]
+    pub joint_vocab: bool,
     /// Fractions of the data held out (by key: the word for G2P, the source otherwise).
     #[config(default = 0.05)]
     pub dev_fraction: f64,
@@ -167,6 +197,8 @@ pub struct Corpus {
     pub tgt_vocab: Vocab,
     /// Malformed lines skipped (with `skip_bad_lines`).
     pub skipped_lines: usize,
+    /// How text becomes these tokens (and the learned tokenizers, for subword vocabularies).
+    pub codec: TextCodec,
 }
 
 /// Group pairs by source, keeping every distinct target (so evaluation can pick the best match).
@@ -258,42 +290,6 @@ impl DataConfig {
         }
     }
 
-    /// Split a source string given on the command line into tokens, as training did.
-    pub fn source_tokens(&self, text: &str) -> Vec<String> {
-        match self.task() {
-            Task::G2p { .. } => text
-                .trim()
-                .to_lowercase()
-                .chars()
-                .map(String::from)
-                .collect(),
-            Task::Parallel { src_tokens, .. } => src_tokens.split(text.trim()),
-            Task::Synthetic { .. } => text
-                .trim()
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .map(String::from)
-                .collect(),
-        }
-    }
-
-    /// Join source tokens back into the text [`Self::source_tokens`] would split.
-    pub fn join_source<S: AsRef<str>>(&self, tokens: &[S]) -> String {
-        match self.task() {
-            Task::Parallel { src_tokens, .. } => src_tokens.join(tokens),
-            Task::G2p { .. } | Task::Synthetic { .. } => Tokenization::Char.join(tokens),
-        }
-    }
-
-    /// Join output tokens for display.
-    pub fn join_target<S: AsRef<str>>(&self, tokens: &[S]) -> String {
-        match self.task() {
-            Task::G2p { .. } => Tokenization::Whitespace.join(tokens),
-            Task::Parallel { tgt_tokens, .. } => tgt_tokens.join(tokens),
-            Task::Synthetic { .. } => Tokenization::Char.join(tokens),
-        }
-    }
-
     /// Load the pairs of the configured task.
     fn load_pairs(&self) -> Result<(Vec<Pair>, usize), DataError> {
         match self.task() {
@@ -320,21 +316,7 @@ impl DataConfig {
                     .collect();
                 Ok((pairs, dict.skipped_lines))
             }
-            Task::Parallel {
-                path,
-                src_tokens,
-                tgt_tokens,
-            } => {
-                let path = path.ok_or(DataError::NeedsData { task: "tsv" })?;
-                let text = read_text(path)?;
-                parallel::parse(
-                    &text,
-                    &path.display().to_string(),
-                    src_tokens,
-                    tgt_tokens,
-                    self.skip_bad_lines,
-                )
-            }
+            Task::Parallel { .. } => unreachable!("parallel text is read by load_parallel"),
             Task::Synthetic {
                 kind,
                 size,
@@ -351,30 +333,55 @@ impl DataConfig {
     /// Read, split and build vocabularies (from the training split). Pairs longer than
     /// `max_tokens` (when set) are dropped from training.
     pub fn load(&self) -> Result<Corpus, DataError> {
+        self.load_with(None, false)
+    }
+
+    /// [`Self::load`], with the text codec of an earlier run or model (resume, `--init`)
+    /// instead of learning one; `show_progress` shows the subword trainer's progress.
+    pub fn load_with(
+        &self,
+        codec: Option<TextCodec>,
+        show_progress: bool,
+    ) -> Result<Corpus, DataError> {
         self.validate()?;
-        let (pairs, skipped_lines) = self.load_pairs()?;
-        let mut train = Vec::new();
-        let mut dev = Vec::new();
-        let mut test = Vec::new();
-        for pair in pairs {
-            let key = pair.src.concat();
-            match split::assign(&key, self.split_seed, self.dev_fraction, self.test_fraction) {
-                Split::Train => train.push(pair),
-                Split::Dev => dev.push(pair),
-                Split::Test => test.push(pair),
+        let (mut train, dev, test, skipped_lines, codec) = match self.task() {
+            Task::Parallel { .. } => self.load_parallel(codec, show_progress)?,
+            Task::G2p { .. } | Task::Synthetic { .. } => {
+                let (pairs, skipped_lines) = self.load_pairs()?;
+                let mut sides = [Vec::new(), Vec::new(), Vec::new()];
+                for pair in pairs {
+                    let key = pair.src.concat();
+                    sides[self.side(&key) as usize].push(pair);
+                }
+                let [train, dev, test] = sides;
+                let codec = match codec {
+                    Some(codec) => codec,
+                    None => TextCodec::plain(self)?,
+                };
+                (train, dev, test, skipped_lines, codec)
             }
-        }
+        };
         if self.max_tokens > 0 {
             train.retain(|p| p.src.len() <= self.max_tokens && p.tgt.len() <= self.max_tokens);
         }
         if train.is_empty() {
             return Err(DataError::EmptySplit { split: "train" });
         }
-        if dev.is_empty() && self.dev_fraction > 0.0 {
+        if dev.is_empty() && (self.dev_fraction > 0.0 || self.valid_src_path.is_some()) {
             return Err(DataError::EmptySplit { split: "dev" });
         }
-        let src_vocab = build_vocab(train.iter().map(|p| &p.src));
-        let tgt_vocab = build_vocab(train.iter().map(|p| &p.tgt));
+        let (src_vocab, tgt_vocab) = match codec.subwords() {
+            (src, tgt) => (
+                src.map_or_else(
+                    || build_vocab(train.iter().map(|p| &p.src)),
+                    |s| s.vocab().clone(),
+                ),
+                tgt.map_or_else(
+                    || build_vocab(train.iter().map(|p| &p.tgt)),
+                    |s| s.vocab().clone(),
+                ),
+            ),
+        };
         Ok(Corpus {
             train,
             dev: group_references(dev),
@@ -382,7 +389,71 @@ impl DataConfig {
             src_vocab,
             tgt_vocab,
             skipped_lines,
+            codec,
         })
+    }
+
+    /// The split a key (a word, a source sentence) falls in: 0 train, 1 dev, 2 test.
+    fn side(&self, key: &str) -> u8 {
+        match split::assign(key, self.split_seed, self.dev_fraction, self.test_fraction) {
+            Split::Train => 0,
+            Split::Dev => 1,
+            Split::Test => 2,
+        }
+    }
+
+    /// Parallel text: read it (TSV or two files), split it (by source sentence, or the given
+    /// dev files), learn the subword vocabularies from the training split alone, tokenize.
+    #[allow(clippy::type_complexity)]
+    fn load_parallel(
+        &self,
+        codec: Option<TextCodec>,
+        show_progress: bool,
+    ) -> Result<(Vec<Pair>, Vec<Pair>, Vec<Pair>, usize, TextCodec), DataError> {
+        let (pairs, mut skipped) = match (&self.src_path, &self.tgt_path, &self.path) {
+            (Some(src), Some(tgt), None) => parallel::read_files(src, tgt, self.skip_bad_lines)?,
+            (None, None, Some(path)) => {
+                parallel::parse(&read_text(path)?, &path.display().to_string(), self.skip_bad_lines)?
+            }
+            (None, None, None) => return Err(DataError::NeedsData { task: "tsv" }),
+            _ => {
+                return Err(DataError::Config(
+                    "give parallel text either as one TSV file (--data) or as two files (--src and --tgt)".into(),
+                ))
+            }
+        };
+        let mut sides = [Vec::new(), Vec::new(), Vec::new()];
+        match (&self.valid_src_path, &self.valid_tgt_path) {
+            (Some(src), Some(tgt)) => {
+                let (dev, dev_skipped) = parallel::read_files(src, tgt, self.skip_bad_lines)?;
+                skipped += dev_skipped;
+                sides[0] = pairs;
+                sides[1] = dev;
+            }
+            (None, None) => {
+                for pair in pairs {
+                    sides[self.side(&pair.src) as usize].push(pair);
+                }
+            }
+            _ => {
+                return Err(DataError::Config(
+                    "a given dev set needs both --valid-src and --valid-tgt".into(),
+                ))
+            }
+        }
+        let codec = match codec {
+            Some(codec) => codec,
+            None => TextCodec::learn(self, &sides[0], show_progress)?,
+        };
+        let [train, dev, test] = sides.map(|side| {
+            side.iter()
+                .map(|p| Pair {
+                    src: codec.source_tokens(&p.src),
+                    tgt: codec.target_tokens(&p.tgt),
+                })
+                .collect::<Vec<_>>()
+        });
+        Ok((train, dev, test, skipped, codec))
     }
 }
 

@@ -120,6 +120,7 @@ pub fn export_checkpoints<B: Backend>(
     }
     let config = run.config()?;
     let (src_vocab, tgt_vocab) = run.vocabs()?;
+    let codec = run.codec(&config.data)?;
     config.model.validate()?;
     let template = Seq2SeqTrainer {
         model: config.model.init::<B>(device),
@@ -130,6 +131,6 @@ pub fn export_checkpoints<B: Backend>(
         models.push(load_checkpoint(&template, &run, epoch, device)?);
     }
     let trainer = average::average(models).expect("at least one model");
-    artifact::save(out, &trainer.model, &config, &src_vocab, &tgt_vocab)?;
+    artifact::save(out, &trainer.model, &config, &src_vocab, &tgt_vocab, &codec)?;
     Ok(())
 }

@@ -158,13 +158,21 @@ pub fn training<B: AutodiffBackend>(
     training
 }
 
-/// A fresh model with the paper's optimizer (Adam, gradient clipping) and Noam schedule.
+/// A fresh model (or the weights of the model directory `init`, for fine-tuning) with the
+/// paper's optimizer (Adam, gradient clipping) and Noam schedule, both starting afresh.
 pub fn learner<B: AutodiffBackend>(
     config: &ExperimentConfig,
+    init: Option<&std::path::Path>,
     device: &B::Device,
 ) -> Result<Learner<Components<B>>, TrainError> {
+    let model = config.model.init::<B>(device);
+    let model = match init {
+        Some(dir) => crate::store::load_weights(model, &dir.join(crate::artifact::WEIGHTS_FILE))
+            .map_err(crate::artifact::ArtifactError::from)?,
+        None => model,
+    };
     let trainer = Seq2SeqTrainer {
-        model: config.model.init::<B>(device),
+        model,
         label_smoothing: config.optimizer.label_smoothing,
     };
     let opt = &config.optimizer;

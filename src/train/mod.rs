@@ -23,7 +23,7 @@ pub use strategy::{Collective, MultiDevice, NodeConfig, NodeError, SingleDevice,
 use crate::artifact::{self, ArtifactError, LoadedModel};
 use crate::config::ExperimentConfig;
 use crate::data::batcher::EncodedPair;
-use crate::data::{self, Corpus, DataError, Pair};
+use crate::data::{self, Corpus, DataError, Pair, TextCodec};
 use crate::decode::Decoding;
 use crate::infer::Predictor;
 use crate::model::ConfigError;
@@ -89,6 +89,10 @@ pub struct TrainOptions {
     pub plain: bool,
     /// Stops training at the next step when triggered (the binary connects Ctrl-C to it).
     pub interrupter: Option<Interrupter>,
+    /// Fine-tune: start from this model directory's weights, vocabularies and tokenizers
+    /// (with a fresh optimizer and schedule). The config's model must be the directory's
+    /// ([`init_config`]).
+    pub init: Option<PathBuf>,
 }
 
 /// What a finished run measured.
@@ -171,17 +175,104 @@ fn check_training_config(config: &ExperimentConfig) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// The corpus, with the vocabularies of a run being resumed (so ids keep their meaning).
+/// The corpus, with the vocabularies and tokenizers of a run being resumed or of the model
+/// being fine-tuned (so ids keep their meaning); otherwise learned from the training split.
 fn load_corpus(
     config: &ExperimentConfig,
     run: &RunDir,
-    resume: bool,
+    options: &TrainOptions,
+    leader: bool,
 ) -> Result<Corpus, TrainError> {
-    let mut corpus = config.data.load()?;
-    if resume {
-        (corpus.src_vocab, corpus.tgt_vocab) = run.vocabs()?;
+    let saved = if options.resume {
+        Some((run.codec(&config.data)?, run.vocabs()?))
+    } else if let Some(dir) = &options.init {
+        let codec = TextCodec::load(&config.data, dir)?;
+        let vocabs = (
+            Vocab::read_json(&dir.join(artifact::SRC_VOCAB_FILE)).map_err(ArtifactError::from)?,
+            Vocab::read_json(&dir.join(artifact::TGT_VOCAB_FILE)).map_err(ArtifactError::from)?,
+        );
+        Some((codec, vocabs))
+    } else {
+        None
+    };
+    let show_progress = leader && !options.plain && std::io::stderr().is_terminal();
+    match saved {
+        Some((codec, (src_vocab, tgt_vocab))) => {
+            let mut corpus = config.data.load_with(Some(codec), false)?;
+            (corpus.src_vocab, corpus.tgt_vocab) = (src_vocab, tgt_vocab);
+            Ok(corpus)
+        }
+        None => {
+            let subword = config.data.src_tokens.subword().is_some()
+                || config.data.tgt_tokens.subword().is_some();
+            if subword && config.data.task == data::TaskKind::Tsv {
+                println!(
+                    "learning {} subword vocabulary of {} pieces from the training split ...",
+                    if config.data.joint_vocab {
+                        "a joint"
+                    } else {
+                        "the"
+                    },
+                    config.data.vocab_size
+                );
+            }
+            let started = Instant::now();
+            let corpus = config.data.load_with(None, show_progress)?;
+            if subword && config.data.task == data::TaskKind::Tsv {
+                println!(
+                    "subword vocabulary learned in {:.1}s: {} source / {} target pieces",
+                    started.elapsed().as_secs_f64(),
+                    corpus.src_vocab.len(),
+                    corpus.tgt_vocab.len()
+                );
+            }
+            Ok(corpus)
+        }
     }
-    Ok(corpus)
+}
+
+/// `config` for fine-tuning the model directory `init`: its model, vocabulary and tokenizer
+/// settings replace the config's (the weights only fit them); `model_overrides` (the model
+/// fields a config file set) must agree with the directory's, or it is an error naming the
+/// first field that differs.
+pub fn init_config(
+    mut config: ExperimentConfig,
+    init: &Path,
+    model_overrides: Option<&serde_json::Value>,
+) -> Result<ExperimentConfig, TrainError> {
+    let path = init.join(artifact::CONFIG_FILE);
+    if !path.is_file() {
+        return Err(ArtifactError::NotAModel(init.to_path_buf()).into());
+    }
+    let saved = artifact::read_config(&path)?;
+    if let Some(serde_json::Value::Object(fields)) = model_overrides {
+        let theirs = serde_json::to_value(&saved.model).expect("configs serialize");
+        for (key, value) in fields {
+            if theirs.get(key) != Some(value) {
+                return Err(TrainError::Config(format!(
+                    "the config sets model.{key} = {value}, but the model in {} to start from has {}: --init keeps the model's architecture",
+                    init.display(),
+                    theirs.get(key).map_or("no such field".to_string(), |v| v.to_string())
+                )));
+            }
+        }
+    }
+    config.model = saved.model;
+    let (from, to) = (&saved.data, &mut config.data);
+    if from.task != to.task {
+        return Err(TrainError::Config(format!(
+            "the model in {} was trained on the {:?} task, not {:?}",
+            init.display(),
+            from.task,
+            to.task
+        )));
+    }
+    to.src_tokens = from.src_tokens;
+    to.tgt_tokens = from.tgt_tokens;
+    to.vocab_size = from.vocab_size;
+    to.joint_vocab = from.joint_vocab;
+    to.strip_stress = from.strip_stress;
+    Ok(config)
 }
 
 /// Train a model as `config` says on one device and write it to `options.out`.
@@ -238,7 +329,7 @@ pub fn run_with<B: AutodiffBackend>(
         None
     };
 
-    let corpus = load_corpus(&config, &run, options.resume)?;
+    let corpus = load_corpus(&config, &run, options, leader)?;
     config.model.src_vocab_size = corpus.src_vocab.len();
     config.model.tgt_vocab_size = corpus.tgt_vocab.len();
     config.model.validate()?;
@@ -273,7 +364,7 @@ pub fn run_with<B: AutodiffBackend>(
     );
     // The run directory keeps what a resume needs: config and vocabularies.
     if leader {
-        run.save_setup(&config, &corpus.src_vocab, &corpus.tgt_vocab)?;
+        run.save_setup(&config, &corpus.src_vocab, &corpus.tgt_vocab, &corpus.codec)?;
     }
 
     let seed = config.training.seed;
@@ -308,7 +399,12 @@ pub fn run_with<B: AutodiffBackend>(
     );
 
     let started = Instant::now();
-    let mut fresh = learner::learner::<B>(&config, &device)?;
+    // A resumed run's weights come from its checkpoint, not from --init.
+    let init = options.init.as_deref().filter(|_| resume_from.is_none());
+    if let Some(dir) = init {
+        println!("starting from the weights of {}", dir.display());
+    }
+    let mut fresh = learner::learner::<B>(&config, init, &device)?;
     if let Some(epoch) = resume_from {
         // A node other than the leader resumes from this state. The leader's learner loads
         // the same checkpoint again in `launch`, where burn-train panics on one it cannot
@@ -385,6 +481,7 @@ pub fn run_with<B: AutodiffBackend>(
             config: config.clone(),
             src_vocab: corpus.src_vocab.clone(),
             tgt_vocab: corpus.tgt_vocab.clone(),
+            codec: corpus.codec.clone(),
         },
         device.clone(),
     );
@@ -395,6 +492,7 @@ pub fn run_with<B: AutodiffBackend>(
         &config,
         &loaded.src_vocab,
         &loaded.tgt_vocab,
+        &loaded.codec,
     )?;
     println!("model written to {}", options.out.display());
 

@@ -1,7 +1,7 @@
 //! A run directory: what a run keeps besides its final model, in one place.
 //!
 //! ```text
-//! RUN/config.json, RUN/src_vocab.json, RUN/tgt_vocab.json   what a resume needs
+//! RUN/config.json, RUN/src_vocab.json, RUN/tgt_vocab.json (+ tokenizer.json)   what a resume needs
 //! RUN/checkpoint/{model,optim,scheduler}-<epoch>.mpk       burn-train's checkpoints
 //! RUN/train/, RUN/valid/                                   burn-train's metric logs
 //! ```
@@ -147,6 +147,7 @@ impl RunDir {
         config: &ExperimentConfig,
         src_vocab: &Vocab,
         tgt_vocab: &Vocab,
+        codec: &crate::data::TextCodec,
     ) -> Result<(), TrainError> {
         let io = |path: PathBuf| move |source| TrainError::Io { path, source };
         std::fs::create_dir_all(&self.root).map_err(io(self.root.clone()))?;
@@ -159,12 +160,23 @@ impl RunDir {
             let path = self.root.join(file);
             vocab.write_json(&path).map_err(io(path))?;
         }
+        codec
+            .save(&self.root)
+            .map_err(|err| TrainError::Data(err.into()))?;
         Ok(())
     }
 
     /// The saved config.
     pub fn config(&self) -> Result<ExperimentConfig, ArtifactError> {
         artifact::read_config(&self.root.join(artifact::CONFIG_FILE))
+    }
+
+    /// The saved text codec of the run's data config (its learned tokenizers, if any).
+    pub fn codec(
+        &self,
+        data: &crate::data::DataConfig,
+    ) -> Result<crate::data::TextCodec, ArtifactError> {
+        Ok(crate::data::TextCodec::load(data, &self.root)?)
     }
 
     /// The saved source and target vocabularies.

@@ -178,5 +178,6 @@ pub fn plain_options(dir: &std::path::Path, resume: bool) -> seq2seq::train::Tra
         restart: false,
         plain: true,
         interrupter: None,
+        init: None,
     }
 }

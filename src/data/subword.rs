@@ -1,0 +1,332 @@
+//! Subword vocabularies learned from the training text, SentencePiece style: Hugging Face
+//! `tokenizers` (the crate the field's `tokenizer.json` files come from) with NFKC
+//! normalisation, whitespace kept as the `▁` marker at the start of each word, and a unigram
+//! language model or BPE over the pieces. Decoding joins the pieces and turns `▁` back into
+//! spaces, so `decode(encode(line)) == normalize(line)` for any line of seen characters.
+//!
+//! The four reserved symbols of [`crate::vocab`] are the first four ids of every learned
+//! vocabulary, so a tokenizer id is the model's id.
+//!
+//! A character never seen in training becomes `<unk>` (no byte fallback): the model reads one
+//! `<unk>` for it and `infer` prints `<unk>` where the model generates one.
+
+use crate::vocab::{Vocab, SPECIALS, UNK};
+use std::path::Path;
+use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+use tokenizers::models::unigram::{Unigram, UnigramTrainerBuilder};
+use tokenizers::models::{ModelWrapper, TrainerWrapper};
+use tokenizers::normalizers::unicode::NFKC;
+use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
+use tokenizers::{AddedToken, Normalizer, Tokenizer};
+
+/// The word-start marker SentencePiece writes for a space.
+pub const MARKER: char = '\u{2581}';
+
+/// Which subword model to learn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubwordKind {
+    /// SentencePiece's default: a unigram language model over pieces (Kudo 2018).
+    Unigram,
+    /// Byte-pair encoding merges (Sennrich et al. 2016), on characters.
+    Bpe,
+}
+
+/// Why a subword tokenizer could not be learned, read or used.
+#[derive(Debug, thiserror::Error)]
+pub enum SubwordError {
+    #[error("cannot learn a {kind:?} vocabulary of {size} pieces: {message}")]
+    Train {
+        kind: SubwordKind,
+        size: usize,
+        message: String,
+    },
+    #[error("cannot read tokenizer {path}: {message}")]
+    Read { path: String, message: String },
+    #[error(
+        "tokenizer {path} does not start with the reserved symbols {expected} (found {found})"
+    )]
+    Specials {
+        path: String,
+        expected: String,
+        found: String,
+    },
+    #[error("cannot write tokenizer {path}: {message}")]
+    Write { path: String, message: String },
+    #[error("cannot tokenize {text:?}: {message}")]
+    Encode { text: String, message: String },
+}
+
+/// A learned subword tokenizer whose ids are the model's ids.
+#[derive(Clone)]
+pub struct Subword {
+    tokenizer: Tokenizer,
+    vocab: Vocab,
+}
+
+impl std::fmt::Debug for Subword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Subword({} pieces)", self.vocab.len())
+    }
+}
+
+/// Normalizer, pre-tokenizer and decoder around `model`: the SentencePiece pipeline.
+fn pipeline(model: impl Into<ModelWrapper>) -> Tokenizer {
+    let mut tokenizer = Tokenizer::new(model);
+    tokenizer
+        .with_normalizer(Some(NFKC))
+        // `split: true`: a piece never spans two words, as in SentencePiece's default
+        // (`split_by_whitespace`).
+        .with_pre_tokenizer(Some(Metaspace::new(MARKER, PrependScheme::Always, true)))
+        .with_decoder(Some(Metaspace::new(MARKER, PrependScheme::Always, true)));
+    tokenizer
+}
+
+impl Subword {
+    /// Learn a vocabulary of (at most) `vocab_size` pieces, the four reserved symbols included,
+    /// from `lines`. Deterministic: the same lines give the same tokenizer (the trainer runs on
+    /// one thread, and the pieces are put in a canonical order).
+    pub fn train<S: AsRef<str> + Sync>(
+        kind: SubwordKind,
+        vocab_size: usize,
+        lines: &[S],
+        show_progress: bool,
+    ) -> Result<Self, SubwordError> {
+        let failed = |message: String| SubwordError::Train {
+            kind,
+            size: vocab_size,
+            message,
+        };
+        if vocab_size <= SPECIALS.len() {
+            return Err(failed(format!(
+                "the vocabulary must be larger than the {} reserved symbols",
+                SPECIALS.len()
+            )));
+        }
+        let specials: Vec<AddedToken> = SPECIALS
+            .iter()
+            .map(|s| AddedToken::from(s.to_string(), true))
+            .collect();
+        // Parallel E-steps sum floats in an order that depends on work stealing.
+        tokenizers::utils::parallelism::set_parallelism(false);
+        let (mut tokenizer, mut trainer): (Tokenizer, TrainerWrapper) = match kind {
+            SubwordKind::Unigram => (
+                pipeline(Unigram::default()),
+                UnigramTrainerBuilder::default()
+                    .vocab_size(vocab_size as u32)
+                    .special_tokens(specials)
+                    .unk_token(Some(SPECIALS[UNK].to_string()))
+                    .show_progress(show_progress)
+                    .build()
+                    .map_err(|e| failed(e.to_string()))?
+                    .into(),
+            ),
+            SubwordKind::Bpe => (
+                pipeline(
+                    BPE::builder()
+                        .unk_token(SPECIALS[UNK].to_string())
+                        .build()
+                        .map_err(|e| failed(e.to_string()))?,
+                ),
+                BpeTrainerBuilder::default()
+                    .vocab_size(vocab_size)
+                    .special_tokens(specials)
+                    .show_progress(show_progress)
+                    .build()
+                    .into(),
+            ),
+        };
+        tokenizer
+            .train(&mut trainer, lines.iter().map(|l| l.as_ref()))
+            .map_err(|e| failed(e.to_string()))?;
+        let tokenizer = canonical(kind, tokenizer).map_err(failed)?;
+        Self::from_tokenizer(tokenizer, "the learned tokenizer")
+    }
+
+    fn from_tokenizer(tokenizer: Tokenizer, origin: &str) -> Result<Self, SubwordError> {
+        let size = tokenizer.get_vocab_size(true);
+        let pieces: Vec<String> = (0..size as u32)
+            .map(|id| tokenizer.id_to_token(id).unwrap_or_default())
+            .collect();
+        if pieces.len() < SPECIALS.len() || pieces[..SPECIALS.len()] != SPECIALS {
+            return Err(SubwordError::Specials {
+                path: origin.to_string(),
+                expected: SPECIALS.join(" "),
+                found: pieces.iter().take(4).cloned().collect::<Vec<_>>().join(" "),
+            });
+        }
+        let vocab = Vocab::from_symbols(pieces, origin).map_err(|err| SubwordError::Read {
+            path: origin.to_string(),
+            message: err.to_string(),
+        })?;
+        Ok(Self { tokenizer, vocab })
+    }
+
+    /// Read a `tokenizer.json`.
+    pub fn read(path: &Path) -> Result<Self, SubwordError> {
+        let origin = path.display().to_string();
+        let tokenizer = Tokenizer::from_file(path).map_err(|e| SubwordError::Read {
+            path: origin.clone(),
+            message: e.to_string(),
+        })?;
+        Self::from_tokenizer(tokenizer, &origin)
+    }
+
+    /// Write as `tokenizer.json`, atomically.
+    pub fn write(&self, path: &Path) -> Result<(), SubwordError> {
+        let failed = |message: String| SubwordError::Write {
+            path: path.display().to_string(),
+            message,
+        };
+        let json = self
+            .tokenizer
+            .to_string(true)
+            .map_err(|e| failed(e.to_string()))?;
+        crate::fsutil::write_atomic(path, json.as_bytes()).map_err(|e| failed(e.to_string()))
+    }
+
+    /// The pieces, id order (the reserved symbols first).
+    pub fn vocab(&self) -> &Vocab {
+        &self.vocab
+    }
+
+    /// The text after NFKC normalisation: what [`Self::decode`] gives back.
+    pub fn normalize(&self, text: &str) -> String {
+        let mut normalized = tokenizers::NormalizedString::from(text);
+        NFKC.normalize(&mut normalized)
+            .expect("NFKC normalisation does not fail");
+        normalized.get().to_string()
+    }
+
+    /// The pieces of `text` (`▁` marks the start of each word).
+    pub fn pieces(&self, text: &str) -> Vec<String> {
+        // Tokenizing plain text with a model that has `<unk>` cannot fail.
+        // By id: the tokenizer reports an unknown character's own text as its token.
+        match self.tokenizer.encode(text, false) {
+            Ok(encoding) => encoding
+                .get_ids()
+                .iter()
+                .map(|&id| {
+                    self.vocab
+                        .symbol(id as usize)
+                        .unwrap_or(SPECIALS[UNK])
+                        .to_string()
+                })
+                .collect(),
+            Err(_) => vec![SPECIALS[UNK].to_string()],
+        }
+    }
+
+    /// Text of `pieces` (any that are not in the vocabulary are shown as `<unk>`).
+    pub fn decode<S: AsRef<str>>(&self, pieces: &[S]) -> String {
+        let ids: Vec<u32> = pieces
+            .iter()
+            .map(|p| self.vocab.id(p.as_ref()).unwrap_or(UNK) as u32)
+            .collect();
+        self.tokenizer.decode(&ids, false).unwrap_or_default()
+    }
+}
+
+/// The trained tokenizer with its pieces in a canonical order: the reserved symbols, then by
+/// score (unigram: log-probability, highest first; BPE: the trainer's merge order), ties by
+/// the piece's text. The unigram trainer sums its statistics in hash-map order, which changes
+/// from one run to the next: scores come out different in the 15th digit, and tied pieces in
+/// another order. Rounding the scores to 9 decimals removes those differences.
+fn canonical(kind: SubwordKind, tokenizer: Tokenizer) -> Result<Tokenizer, String> {
+    match (kind, tokenizer.get_model()) {
+        (SubwordKind::Unigram, ModelWrapper::Unigram(model)) => {
+            let mut pieces: Vec<(String, f64)> = model
+                .iter()
+                .filter(|(p, _)| !SPECIALS.contains(&p.as_str()))
+                .map(|(p, s)| (p.clone(), (s * 1e9).round() / 1e9))
+                .collect();
+            pieces.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let all: Vec<(String, f64)> = SPECIALS
+                .iter()
+                .map(|s| (s.to_string(), 0.0))
+                .chain(pieces)
+                .collect();
+            let model = Unigram::from(all, Some(UNK), false).map_err(|e| e.to_string())?;
+            let mut rebuilt = pipeline(model);
+            rebuilt.add_special_tokens(
+                &SPECIALS
+                    .iter()
+                    .map(|s| AddedToken::from(s.to_string(), true))
+                    .collect::<Vec<_>>(),
+            );
+            Ok(rebuilt)
+        }
+        _ => Ok(tokenizer),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOY: [&str; 6] = [
+        "a man rides a red bicycle .",
+        "a woman rides a blue horse .",
+        "two men play football on the grass .",
+        "a dog runs on the grass .",
+        "ein Mann fährt ein rotes Fahrrad .",
+        "zwei Männer spielen Fußball auf dem Rasen .",
+    ];
+
+    #[test]
+    fn reserved_symbols_come_first_and_text_round_trips() {
+        for kind in [SubwordKind::Unigram, SubwordKind::Bpe] {
+            let sub = Subword::train(kind, 60, &TOY, false).unwrap();
+            assert_eq!(&sub.vocab().symbols()[..4], &SPECIALS, "{kind:?}");
+            assert!(
+                sub.vocab().len() <= 60 && sub.vocab().len() > 20,
+                "{kind:?}"
+            );
+            for line in TOY.iter().chain(&["two  spaces", "ﬁne (NFKC: fi)"]) {
+                let pieces = sub.pieces(line);
+                assert!(pieces[0].starts_with(MARKER), "{kind:?} {pieces:?}");
+                if !line.contains('ﬁ') && !line.contains('(') && !line.contains('N') {
+                    assert_eq!(sub.decode(&pieces), sub.normalize(line), "{kind:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn learning_is_deterministic() {
+        for kind in [SubwordKind::Unigram, SubwordKind::Bpe] {
+            let a = Subword::train(kind, 50, &TOY, false).unwrap();
+            let b = Subword::train(kind, 50, &TOY, false).unwrap();
+            assert_eq!(
+                a.tokenizer.to_string(false).unwrap(),
+                b.tokenizer.to_string(false).unwrap(),
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unseen_characters_become_unk() {
+        let sub = Subword::train(SubwordKind::Unigram, 50, &TOY, false).unwrap();
+        let pieces = sub.pieces("a 猫");
+        assert!(pieces.contains(&"<unk>".to_string()), "{pieces:?}");
+        let ids = sub.vocab().encode(&pieces, false).unwrap();
+        assert!(ids.contains(&UNK));
+        assert!(sub.decode(&pieces).contains("<unk>"));
+    }
+
+    #[test]
+    fn a_file_round_trips_and_a_foreign_one_is_refused() {
+        let dir = std::env::temp_dir().join(format!("subword-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sub = Subword::train(SubwordKind::Bpe, 50, &TOY, false).unwrap();
+        let path = dir.join("tokenizer.json");
+        sub.write(&path).unwrap();
+        let back = Subword::read(&path).unwrap();
+        assert_eq!(back.vocab(), sub.vocab());
+        assert_eq!(back.pieces(TOY[2]), sub.pieces(TOY[2]));
+        std::fs::write(&path, "{not json").unwrap();
+        let err = Subword::read(&path).unwrap_err().to_string();
+        assert!(err.contains("tokenizer.json"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
