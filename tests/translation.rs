@@ -211,12 +211,13 @@ fn parallel_file_faults_are_one_clear_line() {
     let out = train(&src, &tgt, &[]);
     assert_fails_with(&out, "a.en has 3 lines but");
     assert_fails_with(&out, "a.de has 2");
+    let errors = common::stderr(&out);
     assert_eq!(
-        common::stderr(&out).trim().lines().count(),
+        errors.lines().filter(|l| l.starts_with("error")).count(),
         1,
-        "{}",
-        common::stderr(&out)
+        "{errors}"
     );
+    assert!(!errors.contains("panicked"), "{errors}");
 
     let tgt = write("b.de", b"x y\n\nv u\n");
     assert_fails_with(&train(&src, &tgt, &[]), "b.de:2: empty line");
@@ -244,7 +245,16 @@ fn multi30k_round_trips_through_its_learned_vocabulary() {
         .collect();
     let sub = Subword::train(SubwordKind::Unigram, 8000, &train, false).unwrap();
     let again = Subword::train(SubwordKind::Unigram, 8000, &train, false).unwrap();
-    assert_eq!(sub.vocab(), again.vocab(), "learning is deterministic");
+    let (a, b) = (sub.vocab().symbols(), again.vocab().symbols());
+    let differ: Vec<_> = (0..a.len().max(b.len()))
+        .filter(|&i| a.get(i) != b.get(i))
+        .map(|i| (i, a.get(i), b.get(i)))
+        .take(10)
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "learning is not deterministic: {differ:?}"
+    );
     let mut lines = 0;
     for file in ["train.en", "train.de", "val.en", "val.de"] {
         for line in read(file).lines().map(str::trim).filter(|l| !l.is_empty()) {

@@ -17,7 +17,7 @@ use tokenizers::models::unigram::{Unigram, UnigramTrainerBuilder};
 use tokenizers::models::{ModelWrapper, TrainerWrapper};
 use tokenizers::normalizers::unicode::NFKC;
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
-use tokenizers::{AddedToken, Normalizer, Tokenizer};
+use tokenizers::{AddedToken, Normalizer, PreTokenizer, Tokenizer};
 
 /// The word-start marker SentencePiece writes for a space.
 pub const MARKER: char = '\u{2581}';
@@ -108,36 +108,44 @@ impl Subword {
             .collect();
         // Parallel E-steps sum floats in an order that depends on work stealing.
         tokenizers::utils::parallelism::set_parallelism(false);
-        let (mut tokenizer, mut trainer): (Tokenizer, TrainerWrapper) = match kind {
-            SubwordKind::Unigram => (
-                pipeline(Unigram::default()),
-                UnigramTrainerBuilder::default()
+        let tokenizer = match kind {
+            SubwordKind::Unigram => {
+                let trainer = UnigramTrainerBuilder::default()
                     .vocab_size(vocab_size as u32)
                     .special_tokens(specials)
                     .unk_token(Some(SPECIALS[UNK].to_string()))
                     .show_progress(show_progress)
                     .build()
-                    .map_err(|e| failed(e.to_string()))?
-                    .into(),
-            ),
-            SubwordKind::Bpe => (
-                pipeline(
+                    .map_err(|e| failed(e.to_string()))?;
+                // The trainer's own `feed` counts words in a hash map and trains on them in
+                // its iteration order, which changes from run to run (and so do the pieces it
+                // keeps): count them here and hand them over sorted.
+                let mut model = Unigram::default();
+                trainer
+                    .do_train(word_counts(lines), &mut model)
+                    .map_err(|e| failed(e.to_string()))?;
+                pipeline(model)
+            }
+            SubwordKind::Bpe => {
+                let mut tokenizer = pipeline(
                     BPE::builder()
                         .unk_token(SPECIALS[UNK].to_string())
                         .build()
                         .map_err(|e| failed(e.to_string()))?,
-                ),
-                BpeTrainerBuilder::default()
+                );
+                // BPE's trainer picks merges by count, ties by the pair: deterministic.
+                let mut trainer: TrainerWrapper = BpeTrainerBuilder::default()
                     .vocab_size(vocab_size)
                     .special_tokens(specials)
                     .show_progress(show_progress)
                     .build()
-                    .into(),
-            ),
+                    .into();
+                tokenizer
+                    .train(&mut trainer, lines.iter().map(|l| l.as_ref()))
+                    .map_err(|e| failed(e.to_string()))?;
+                tokenizer
+            }
         };
-        tokenizer
-            .train(&mut trainer, lines.iter().map(|l| l.as_ref()))
-            .map_err(|e| failed(e.to_string()))?;
         let tokenizer = canonical(kind, tokenizer).map_err(failed)?;
         Self::from_tokenizer(tokenizer, "the learned tokenizer")
     }
@@ -226,11 +234,34 @@ impl Subword {
     }
 }
 
+/// The words of `lines` (normalised, cut at the `▁` markers as the pipeline cuts them) with
+/// their counts, sorted by word.
+fn word_counts<S: AsRef<str>>(lines: &[S]) -> Vec<(String, u32)> {
+    let splitter = Metaspace::new(MARKER, PrependScheme::Always, true);
+    let mut counts: std::collections::BTreeMap<String, u32> = Default::default();
+    for line in lines {
+        let mut normalized = tokenizers::NormalizedString::from(line.as_ref());
+        NFKC.normalize(&mut normalized)
+            .expect("NFKC normalisation does not fail");
+        let mut words = tokenizers::PreTokenizedString::from(normalized);
+        splitter
+            .pre_tokenize(&mut words)
+            .expect("splitting at whitespace does not fail");
+        for (word, _, _) in words.get_splits(
+            tokenizers::OffsetReferential::Original,
+            tokenizers::OffsetType::Byte,
+        ) {
+            *counts.entry(word.to_string()).or_default() += 1;
+        }
+    }
+    counts.into_iter().collect()
+}
+
 /// The trained tokenizer with its pieces in a canonical order: the reserved symbols, then by
 /// score (unigram: log-probability, highest first; BPE: the trainer's merge order), ties by
-/// the piece's text. The unigram trainer sums its statistics in hash-map order, which changes
-/// from one run to the next: scores come out different in the 15th digit, and tied pieces in
-/// another order. Rounding the scores to 9 decimals removes those differences.
+/// the piece's text. The unigram trainer's last step lists the characters in hash-set order,
+/// which changes from one run to the next (tied pieces in another order); rounding the scores
+/// to 9 decimals also removes differences in the last digits of float sums.
 fn canonical(kind: SubwordKind, tokenizer: Tokenizer) -> Result<Tokenizer, String> {
     match (kind, tokenizer.get_model()) {
         (SubwordKind::Unigram, ModelWrapper::Unigram(model)) => {
@@ -239,7 +270,22 @@ fn canonical(kind: SubwordKind, tokenizer: Tokenizer) -> Result<Tokenizer, Strin
                 .filter(|(p, _)| !SPECIALS.contains(&p.as_str()))
                 .map(|(p, s)| (p.clone(), (s * 1e9).round() / 1e9))
                 .collect();
-            pieces.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let order = |a: &(String, f64), b: &(String, f64)| {
+                b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0))
+            };
+            pieces.sort_by(order);
+            // Characters the trainer's model lost get the lowest scores plus a penalty that
+            // grows in hash-set order: give that tail of single characters one score.
+            let tail = pieces
+                .iter()
+                .rev()
+                .take_while(|(p, _)| p.chars().count() == 1)
+                .count();
+            let start = pieces.len() - tail;
+            if let Some(lowest) = pieces[start..].iter().map(|(_, s)| *s).reduce(f64::min) {
+                pieces[start..].iter_mut().for_each(|(_, s)| *s = lowest);
+                pieces[start..].sort_by(order);
+            }
             let all: Vec<(String, f64)> = SPECIALS
                 .iter()
                 .map(|s| (s.to_string(), 0.0))
