@@ -97,6 +97,13 @@ def g2p_workload(path, threads, passes):
     model = Seq2Seq(m["src_vocab"], m["d_model"], m["n_heads"], m["encoder_layers"], m["d_ff"],
                     m["dropout"], max_len=m["max_len"], tgt_vocab=m["tgt_vocab"],
                     dec_layers=m["decoder_layers"])
+    # The translation workload: one embedding for both sides, the generator tied to it without
+    # a bias, as in seq2seq's tied generator.
+    if m.get("share_embeddings"):
+        model.tgt_embed = model.src_embed
+    if m.get("tie_generator"):
+        model.generator = nn.Linear(m["d_model"], m["tgt_vocab"], bias=False)
+        model.generator.weight = model.tgt_embed.weight
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=m["label_smoothing"], ignore_index=0)
     BEGIN, END, PAD = 1, 2, 0

@@ -1,6 +1,7 @@
-//! The G2P workload of `seq2seq bench`: training steps of the shipped G2P recipe on real
-//! length-bucketed batches of its training data, timed on our side and, through a JSON file,
-//! by `scripts/bench_pytorch.py --g2p` on exactly the same batches and model sizes.
+//! The training workloads of `seq2seq bench` (the G2P recipe and the Multi30k translation
+//! recipe): training steps of a recipe on real length-bucketed batches of its training data,
+//! timed on our side and, through a JSON file, by `scripts/bench_pytorch.py --g2p` on exactly
+//! the same batches and model sizes (shared embeddings and a tied generator included).
 
 use crate::config::ExperimentConfig;
 use crate::data::batcher::{buckets, token_buckets, EncodedPair};
@@ -73,6 +74,8 @@ impl G2pWorkload {
                 "dropout": m.dropout,
                 "max_len": m.max_len,
                 "label_smoothing": self.config.optimizer.label_smoothing,
+                "share_embeddings": m.share_embeddings,
+                "tie_generator": m.tie_generator,
             },
             "batches": self.batches.iter().map(|b| serde_json::json!({
                 "src": b.iter().map(|p| &p.src).collect::<Vec<_>>(),

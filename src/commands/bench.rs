@@ -49,6 +49,22 @@ pub struct BenchArgs {
     /// Only the G2P workload (no reference configuration, no epoch estimates).
     #[arg(long)]
     pub g2p_only: bool,
+    /// The translation workload: the MT recipe whose model and batches (joint subword
+    /// vocabulary learned from the data) are timed on both sides.
+    #[arg(long, default_value = "examples/multi30k.json")]
+    pub mt_config: PathBuf,
+    /// The translation workload's parallel files (default: Multi30k En->De in ../shared when
+    /// present; without them the row is skipped).
+    #[arg(long, requires = "mt_tgt")]
+    pub mt_src: Option<PathBuf>,
+    #[arg(long, requires = "mt_src")]
+    pub mt_tgt: Option<PathBuf>,
+    /// Batches of the translation workload (0 = skip it).
+    #[arg(long, default_value_t = 32)]
+    pub mt_batches: usize,
+    /// Only the G2P and translation workloads.
+    #[arg(long)]
+    pub workloads_only: bool,
     /// Inference section: the trained model whose decoding is timed against CTranslate2 on
     /// the same weights (converted by scripts/ctranslate2_convert.py).
     #[arg(long, default_value = "artifacts/g014b2b")]
@@ -108,6 +124,38 @@ fn g2p_workload(args: &BenchArgs) -> Result<seq2seq::bench::g2p::G2pWorkload> {
         .context("cannot load the G2P workload")
 }
 
+/// The translation workload's recipe and parallel files, as `bench` options say.
+fn mt_workload(args: &BenchArgs) -> Result<seq2seq::bench::g2p::G2pWorkload> {
+    let text = std::fs::read_to_string(&args.mt_config)
+        .with_context(|| format!("cannot read --mt-config {}", args.mt_config.display()))?;
+    let mut config = seq2seq::cli_config::overlay(
+        seq2seq::config::Preset::Compact,
+        &text,
+        &args.mt_config.display().to_string(),
+    )?;
+    config.data.task = seq2seq::data::TaskKind::Tsv;
+    let shared = PathBuf::from("../shared/data/multi30k");
+    let (src, tgt) = match (&args.mt_src, &args.mt_tgt) {
+        (Some(src), Some(tgt)) => (src.clone(), tgt.clone()),
+        _ => (shared.join("train.en"), shared.join("train.de")),
+    };
+    anyhow::ensure!(
+        src.is_file() && tgt.is_file(),
+        "no parallel files for the translation workload ({} is not here; give --mt-src and --mt-tgt)",
+        src.display()
+    );
+    eprintln!(
+        "translation workload: {} on {} / {}",
+        args.mt_config.display(),
+        src.display(),
+        tgt.display()
+    );
+    (config.data.src_path, config.data.tgt_path) = (Some(src), Some(tgt));
+    config.data.path = None;
+    seq2seq::bench::g2p::G2pWorkload::load(config, args.mt_batches)
+        .context("cannot load the translation workload")
+}
+
 /// How `bench` runs the PyTorch side.
 fn pytorch_options(args: &BenchArgs) -> seq2seq::bench::pytorch::PytorchOptions {
     seq2seq::bench::pytorch::PytorchOptions {
@@ -139,7 +187,22 @@ fn bench_header() {
 
 /// The G2P workload on both sides: prints its row and returns its JSON.
 fn bench_g2p(backend: BackendChoice, args: &BenchArgs) -> Result<serde_json::Value> {
-    let workload = g2p_workload(args)?;
+    bench_workload(backend, args, "G2P", &args.g2p_config, g2p_workload(args)?)
+}
+
+/// The translation workload on both sides: prints its row and returns its JSON.
+fn bench_mt(backend: BackendChoice, args: &BenchArgs) -> Result<serde_json::Value> {
+    bench_workload(backend, args, "MT", &args.mt_config, mt_workload(args)?)
+}
+
+/// A recipe's training steps on both sides: prints the row and returns its JSON.
+fn bench_workload(
+    backend: BackendChoice,
+    args: &BenchArgs,
+    name: &str,
+    recipe: &std::path::Path,
+    workload: seq2seq::bench::g2p::G2pWorkload,
+) -> Result<serde_json::Value> {
     let ours = with_backend!(backend, |B, device| {
         workload.train_tokens_per_s::<burn::backend::Autodiff<B>>(1, &device)
     });
@@ -149,14 +212,14 @@ fn bench_g2p(backend: BackendChoice, args: &BenchArgs) -> Result<serde_json::Val
         match seq2seq::bench::pytorch::g2p(&pytorch_options(args), &workload) {
             Ok(rate) => Some(rate),
             Err(err) => {
-                eprintln!("warning: no PyTorch comparison on the G2P workload: {err:#}");
+                eprintln!("warning: no PyTorch comparison on the {name} workload: {err:#}");
                 None
             }
         }
     };
-    bench_row("G2P train target tokens/s", ours, theirs, true);
+    bench_row(&format!("{name} train target tokens/s"), ours, theirs, true);
     println!(
-        "  G2P recipe: {} batches/epoch, {} target tokens/epoch: {:.0} s/epoch here{}",
+        "  {name} recipe: {} batches/epoch, {} target tokens/epoch: {:.0} s/epoch here{}",
         workload.epoch_batches,
         workload.epoch_tokens,
         workload.epoch_tokens as f64 / ours,
@@ -166,7 +229,7 @@ fn bench_g2p(backend: BackendChoice, args: &BenchArgs) -> Result<serde_json::Val
         ))
     );
     Ok(serde_json::json!({
-        "recipe": args.g2p_config,
+        "recipe": recipe,
         "timed_batches": workload.batches.len(),
         "epoch_batches": workload.epoch_batches,
         "epoch_target_tokens": workload.epoch_tokens,
@@ -274,6 +337,18 @@ pub fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
         }
         return Ok(());
     }
+    if args.workloads_only {
+        bench_header();
+        let g2p = bench_g2p(backend, &args)?;
+        let mt = bench_mt(backend, &args)?;
+        if let Some(path) = &args.json {
+            write_json(
+                path,
+                &serde_json::json!({ "g2p_workload": g2p, "mt_workload": mt }),
+            )?;
+        }
+        return Ok(());
+    }
     let config = if args.quick {
         seq2seq::bench::BenchConfig::quick()
     } else {
@@ -370,6 +445,17 @@ pub fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
             }
         }
     };
+    let mt = if args.quick || args.mt_batches == 0 {
+        None
+    } else {
+        match bench_mt(backend, &args) {
+            Ok(report) => Some(report),
+            Err(err) => {
+                eprintln!("warning: translation workload skipped: {err:#}");
+                None
+            }
+        }
+    };
     let inference = if args.quick || args.infer_words == 0 {
         None
     } else {
@@ -388,6 +474,7 @@ pub fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
             "pytorch": theirs,
             "reference_ratio": theirs.as_ref().map(|t| ours.train_tokens_per_s / t.train_tokens_per_s),
             "g2p_workload": g2p,
+            "mt_workload": mt,
             "g2p_epoch": epochs,
             "inference": inference,
         });
