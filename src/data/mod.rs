@@ -370,18 +370,16 @@ impl DataConfig {
         if dev.is_empty() && (self.dev_fraction > 0.0 || self.valid_src_path.is_some()) {
             return Err(DataError::EmptySplit { split: "dev" });
         }
-        let (src_vocab, tgt_vocab) = match codec.subwords() {
-            (src, tgt) => (
-                src.map_or_else(
-                    || build_vocab(train.iter().map(|p| &p.src)),
-                    |s| s.vocab().clone(),
-                ),
-                tgt.map_or_else(
-                    || build_vocab(train.iter().map(|p| &p.tgt)),
-                    |s| s.vocab().clone(),
-                ),
-            ),
-        };
+        // Subword vocabularies are the learned tokenizers'; others are the training tokens.
+        let (src, tgt) = codec.subwords();
+        let src_vocab = src.map_or_else(
+            || build_vocab(train.iter().map(|p| &p.src)),
+            |s| s.vocab().clone(),
+        );
+        let tgt_vocab = tgt.map_or_else(
+            || build_vocab(train.iter().map(|p| &p.tgt)),
+            |s| s.vocab().clone(),
+        );
         Ok(Corpus {
             train,
             dev: group_references(dev),
