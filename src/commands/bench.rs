@@ -91,15 +91,21 @@ pub struct BenchArgs {
     pub infer_threads: usize,
 }
 
-/// The G2P workload's recipe and data, as `bench` options say.
-fn g2p_workload(args: &BenchArgs) -> Result<seq2seq::bench::g2p::G2pWorkload> {
-    let text = std::fs::read_to_string(&args.g2p_config)
-        .with_context(|| format!("cannot read --g2p-config {}", args.g2p_config.display()))?;
-    let mut config = seq2seq::cli_config::overlay(
+/// A workload's recipe: a config file laid over the compact preset (`flag` names the option in
+/// errors).
+fn read_recipe(path: &std::path::Path, flag: &str) -> Result<seq2seq::config::ExperimentConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {flag} {}", path.display()))?;
+    Ok(seq2seq::cli_config::overlay(
         seq2seq::config::Preset::Compact,
         &text,
-        &args.g2p_config.display().to_string(),
-    )?;
+        &path.display().to_string(),
+    )?)
+}
+
+/// The G2P workload's recipe and data, as `bench` options say.
+fn g2p_workload(args: &BenchArgs) -> Result<seq2seq::bench::g2p::G2pWorkload> {
+    let mut config = read_recipe(&args.g2p_config, "--g2p-config")?;
     config.data.task = seq2seq::data::TaskKind::G2p;
     if let Some(path) = &args.g2p_data {
         config.data.path = Some(path.clone());
@@ -126,13 +132,7 @@ fn g2p_workload(args: &BenchArgs) -> Result<seq2seq::bench::g2p::G2pWorkload> {
 
 /// The translation workload's recipe and parallel files, as `bench` options say.
 fn mt_workload(args: &BenchArgs) -> Result<seq2seq::bench::g2p::G2pWorkload> {
-    let text = std::fs::read_to_string(&args.mt_config)
-        .with_context(|| format!("cannot read --mt-config {}", args.mt_config.display()))?;
-    let mut config = seq2seq::cli_config::overlay(
-        seq2seq::config::Preset::Compact,
-        &text,
-        &args.mt_config.display().to_string(),
-    )?;
+    let mut config = read_recipe(&args.mt_config, "--mt-config")?;
     config.data.task = seq2seq::data::TaskKind::Tsv;
     let shared = PathBuf::from("../shared/data/multi30k");
     let (src, tgt) = match (&args.mt_src, &args.mt_tgt) {

@@ -205,8 +205,11 @@ impl Subword {
         normalized.get().to_string()
     }
 
-    /// The pieces of `text` (`▁` marks the start of each word).
+    /// The pieces of `text` (`▁` marks the start of each word); none for blank text.
     pub fn pieces(&self, text: &str) -> Vec<String> {
+        if text.trim().is_empty() {
+            return Vec::new();
+        }
         // Tokenizing plain text with a model that has `<unk>` cannot fail.
         // By id: the tokenizer reports an unknown character's own text as its token.
         match self.tokenizer.encode(text, false) {
@@ -274,17 +277,21 @@ fn canonical(kind: SubwordKind, tokenizer: Tokenizer) -> Result<Tokenizer, Strin
                 b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0))
             };
             pieces.sort_by(order);
-            // Characters the trainer's model lost get the lowest scores plus a penalty that
-            // grows in hash-set order: give that tail of single characters one score.
-            let tail = pieces
-                .iter()
-                .rev()
-                .take_while(|(p, _)| p.chars().count() == 1)
-                .count();
-            let start = pieces.len() - tail;
-            if let Some(lowest) = pieces[start..].iter().map(|(_, s)| *s).reduce(f64::min) {
-                pieces[start..].iter_mut().for_each(|(_, s)| *s = lowest);
-                pieces[start..].sort_by(order);
+            // Characters the trainer's model lost get its lowest score plus 1e-4 per
+            // character, handed out in hash-set order: give every single character within that
+            // window the lowest score, so their order is the text's.
+            if let Some(lowest) = pieces.iter().map(|(_, s)| *s).reduce(f64::min) {
+                let chars = pieces
+                    .iter()
+                    .filter(|(p, _)| p.chars().count() == 1)
+                    .count();
+                let window = lowest + 1e-4 * chars as f64 + 1e-9;
+                for (piece, score) in pieces.iter_mut() {
+                    if piece.chars().count() == 1 && *score <= window {
+                        *score = lowest;
+                    }
+                }
+                pieces.sort_by(order);
             }
             let all: Vec<(String, f64)> = SPECIALS
                 .iter()

@@ -151,13 +151,7 @@ impl TextCodec {
     pub fn source_tokens(&self, text: &str) -> Vec<String> {
         let text = text.trim();
         match (&self.src, self.data.task()) {
-            (Some(sub), _) => {
-                if text.is_empty() {
-                    Vec::new()
-                } else {
-                    sub.pieces(text)
-                }
-            }
+            (Some(sub), _) => sub.pieces(text),
             (None, Task::G2p { .. }) => text.to_lowercase().chars().map(String::from).collect(),
             (None, Task::Parallel { src_tokens, .. }) => src_tokens.split(text),
             (None, Task::Synthetic { .. }) => text
@@ -172,13 +166,7 @@ impl TextCodec {
     pub fn target_tokens(&self, text: &str) -> Vec<String> {
         let text = text.trim();
         match (&self.tgt, self.data.task()) {
-            (Some(sub), _) => {
-                if text.is_empty() {
-                    Vec::new()
-                } else {
-                    sub.pieces(text)
-                }
-            }
+            (Some(sub), _) => sub.pieces(text),
             (None, Task::Parallel { tgt_tokens, .. }) => tgt_tokens.split(text),
             (None, Task::G2p { .. }) => Tokenization::Whitespace.split(text),
             (None, Task::Synthetic { .. }) => Tokenization::Char.split(text),
