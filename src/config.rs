@@ -96,6 +96,40 @@ impl OptimizerConfig {
     }
 }
 
+/// Whose rules beam search follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BeamRules {
+    /// This crate's (fairseq/OpenNMT-like): ranked by `log P / ((5 + len) / 6)^alpha`.
+    Gnmt,
+    /// Hugging Face transformers' `generate()` (`crate::decode::hf_beam`), for imported models.
+    Transformers,
+}
+
+/// How `infer`, `eval` and `attention` decode when their flags do not say: saved with the
+/// model (`import-marian` fills it from the repository's generation config).
+#[derive(Config, Debug, PartialEq)]
+pub struct GenerationConfig {
+    /// Beam size (1 = greedy).
+    #[config(default = 1)]
+    pub num_beams: usize,
+    #[config(default = "BeamRules::Gnmt")]
+    pub rules: BeamRules,
+    /// GNMT's alpha (`gnmt`, 0 = raw log-probability) or transformers' `length_penalty`.
+    #[config(default = 0.0)]
+    pub length_penalty: f64,
+    /// transformers' `early_stopping` (`transformers` rules only).
+    #[config(default = "crate::decode::hf_beam::EarlyStopping::False")]
+    pub early_stopping: crate::decode::hf_beam::EarlyStopping,
+    /// Longest output: `gnmt`, tokens without END; `transformers`, its `max_length` (the
+    /// decoder's start token counted). `None`: the model's positions.
+    #[config(default = "None")]
+    pub max_length: Option<usize>,
+    /// transformers' `forced_eos_token_id`: the last place of `max_length` is END.
+    #[config(default = false)]
+    pub forced_eos: bool,
+}
+
 /// Everything that defines a run.
 #[derive(Config, Debug, PartialEq)]
 pub struct ExperimentConfig {
@@ -103,6 +137,8 @@ pub struct ExperimentConfig {
     pub data: DataConfig,
     pub optimizer: OptimizerConfig,
     pub training: TrainingConfig,
+    #[config(default = "GenerationConfig::new()")]
+    pub generation: GenerationConfig,
 }
 
 impl ExperimentConfig {

@@ -80,6 +80,10 @@ impl<B: Backend> Predictor<B> {
                 max,
             });
         }
+        // A subword tokenizer writes `<unk>` for unseen characters itself; a piece it makes
+        // that the model's vocabulary lacks (an imported Marian vocabulary leaves some of its
+        // SentencePiece model's pieces out) is `<unk>` too, as MarianTokenizer has it.
+        let allow_unk = allow_unk || self.loaded.codec.subwords().0.is_some();
         Ok(self.loaded.src_vocab.encode(&tokens, allow_unk)?)
     }
 

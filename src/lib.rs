@@ -14,6 +14,7 @@ pub mod eval;
 pub mod fsutil;
 pub mod infer;
 pub mod lexicon;
+pub mod marian;
 pub mod model;
 pub mod parity;
 pub mod rng;

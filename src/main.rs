@@ -11,6 +11,7 @@ use commands::bench::BenchArgs;
 use commands::devices::DevicesArgs;
 use commands::eval::EvalArgs;
 use commands::import::ImportArgs;
+use commands::import_marian::ImportMarianArgs;
 use commands::infer::InferArgs;
 use commands::train::{OrchestratorArgs, TrainArgs};
 
@@ -30,6 +31,8 @@ enum Command {
     Train(TrainArgs),
     /// Turn a PyTorch state dict (safetensors) into a model directory.
     ImportPytorch(ImportArgs),
+    /// Turn a Hugging Face Marian (opus-mt) repository into a model directory.
+    ImportMarian(ImportMarianArgs),
     /// Decode text with a trained model: one output line per input.
     Infer(InferArgs),
     /// Score a model on held-out data (G2P: word and phoneme error rates).
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => commands::train::train(cli.backend, args),
         Command::ImportPytorch(args) => commands::import::import(cli.backend, args),
+        Command::ImportMarian(args) => commands::import_marian::import_marian(cli.backend, args),
         Command::Infer(args) => commands::infer::infer(cli.backend, args),
         Command::Eval(args) => commands::eval::eval(cli.backend, args),
         Command::Attention(args) => commands::attention::attention(cli.backend, args),

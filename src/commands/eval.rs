@@ -95,13 +95,13 @@ pub fn eval_references(
 }
 
 pub fn eval(backend: BackendChoice, args: EvalArgs) -> Result<()> {
-    let decoding = args.decode.decoding()?;
     with_backend!(backend, |B, device| {
         let mut predictor = Predictor::<B>::load(&args.model, device)
             .with_context(|| format!("cannot load model {}", args.model.display()))?;
         if let Some(threads) = args.decode.threads {
             predictor.threads = threads;
         }
+        let decoding = args.decode.decoding(&predictor.loaded.config.generation)?;
         let references = eval_references(&predictor.loaded.config, &predictor.loaded.codec, &args)?;
         anyhow::ensure!(
             !references.is_empty(),

@@ -182,8 +182,6 @@ fn answer<B: burn::prelude::Backend>(
 pub fn infer(backend: BackendChoice, args: InferArgs) -> Result<()> {
     use seq2seq::lexicon::Lexicon;
     use std::io::Write;
-    let decoding = args.decode.decoding()?;
-    let nbest = decoding.nbest();
     let from_stdin = args.text.is_empty();
     with_backend!(backend, |B, device| {
         let mut predictor = Predictor::<B>::load(&args.model, device)
@@ -191,6 +189,8 @@ pub fn infer(backend: BackendChoice, args: InferArgs) -> Result<()> {
         if let Some(threads) = args.decode.threads {
             predictor.threads = threads;
         }
+        let decoding = args.decode.decoding(&predictor.loaded.config.generation)?;
+        let nbest = decoding.nbest();
         let data = &predictor.loaded.config.data;
         let lexicon = match (&args.lexicon, args.no_lexicon) {
             (_, true) => None,

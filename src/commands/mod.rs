@@ -6,6 +6,7 @@ pub mod bench;
 pub mod devices;
 pub mod eval;
 pub mod import;
+pub mod import_marian;
 pub mod infer;
 pub mod train;
 
@@ -15,15 +16,17 @@ use seq2seq::decode::Decoding;
 /// Decoding options shared by `infer` and `eval`.
 #[derive(clap::Args, Debug)]
 pub struct DecodeArgs {
-    /// Beam size (1 = greedy).
-    #[arg(long, default_value_t = 1)]
-    beam: usize,
+    /// Beam size (1 = greedy; default: the model's, 1 unless it was imported with another).
+    #[arg(long)]
+    beam: Option<usize>,
     /// Hypotheses to print per input (at most --beam).
     #[arg(long, default_value_t = 1)]
     nbest: usize,
-    /// Length penalty exponent alpha: hypotheses ranked by log P / ((5 + len) / 6)^alpha.
-    #[arg(long, default_value_t = 0.0)]
-    lenpen: f64,
+    /// Length penalty: GNMT's alpha, hypotheses ranked by log P / ((5 + len) / 6)^alpha
+    /// (default 0, raw log-probability); for models imported from transformers, its
+    /// length_penalty, log P / len^alpha (default the model's generation config).
+    #[arg(long)]
+    lenpen: Option<f64>,
     /// Inputs decoded together.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
@@ -33,9 +36,11 @@ pub struct DecodeArgs {
 }
 
 impl DecodeArgs {
-    pub fn decoding(&self) -> Result<Decoding> {
+    /// The decoding these flags ask for over the model's saved defaults.
+    pub fn decoding(&self, generation: &seq2seq::config::GenerationConfig) -> Result<Decoding> {
         anyhow::ensure!(self.batch_size >= 1, "--batch-size must be at least 1");
         anyhow::ensure!(self.threads != Some(0), "--threads must be at least 1");
-        Decoding::new(self.beam, self.nbest, self.lenpen).context("invalid decoding options")
+        Decoding::from_generation(generation, self.beam, self.nbest, self.lenpen)
+            .context("invalid decoding options")
     }
 }

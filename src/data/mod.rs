@@ -5,6 +5,7 @@ pub mod batcher;
 pub mod dictionary;
 pub mod parallel;
 pub mod split;
+pub mod spm;
 pub mod subword;
 pub mod synthetic;
 pub mod text_codec;
@@ -138,6 +139,10 @@ pub struct DataConfig {
     /// shared embeddings and a tied generator need), rather than one per side.
     #[config(default = true)]
     pub joint_vocab: bool,
+    /// Append `</s>` to every source sentence, as Marian models were trained (`import-marian`
+    /// sets it); off for models trained here, whose sources end without a marker.
+    #[config(default = false)]
+    pub src_eos: bool,
     /// Fractions of the data held out (by key: the word for G2P, the source otherwise).
     #[config(default = 0.05)]
     pub dev_fraction: f64,

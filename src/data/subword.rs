@@ -17,7 +17,7 @@ use tokenizers::models::unigram::{Unigram, UnigramTrainerBuilder};
 use tokenizers::models::{ModelWrapper, TrainerWrapper};
 use tokenizers::normalizers::unicode::NFKC;
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
-use tokenizers::{AddedToken, Normalizer, PreTokenizer, Tokenizer};
+use tokenizers::{AddedToken, Decoder, Normalizer, PreTokenizer, Tokenizer};
 
 /// The word-start marker SentencePiece writes for a space.
 pub const MARKER: char = '\u{2581}';
@@ -150,6 +150,65 @@ impl Subword {
         Self::from_tokenizer(tokenizer, "the learned tokenizer")
     }
 
+    /// A tokenizer that cuts text exactly as the SentencePiece unigram model `spm` does (the
+    /// `source.spm` / `target.spm` of a Marian model): its normaliser (the precompiled character
+    /// map, then SentencePiece's whitespace rules), `▁` before every word, and a unigram model
+    /// over its pieces and scores. The pieces keep their text; their ids here are not the
+    /// model's (a model vocabulary maps the pieces to its own ids, see `crate::marian`). The
+    /// reserved symbols come first, as in every [`Subword`]; SentencePiece's own control and
+    /// unknown pieces (`<s>`, `</s>`, `<unk>`) are left out, so text never matches them.
+    pub fn from_spm(spm: &super::spm::SpmModel, origin: &str) -> Result<Self, SubwordError> {
+        use super::spm::PieceKind;
+        use tokenizers::normalizers::{Precompiled, Replace, Sequence, Strip};
+        let failed = |message: String| SubwordError::Read {
+            path: origin.to_string(),
+            message,
+        };
+        let mut vocab: Vec<(String, f64)> = SPECIALS.iter().map(|s| (s.to_string(), 0.0)).collect();
+        let mut seen: std::collections::HashSet<&str> = SPECIALS.iter().copied().collect();
+        for p in &spm.pieces {
+            if matches!(p.kind, PieceKind::Normal | PieceKind::UserDefined)
+                && seen.insert(p.piece.as_str())
+            {
+                // The f32 score by its shortest decimal: written to tokenizer.json and read
+                // back, that number stays the same (a longer one loses its last digit), so a
+                // saved copy of this tokenizer is byte-identical.
+                let score: f64 = p.score.to_string().parse().expect("a float's text parses");
+                vocab.push((p.piece.clone(), score));
+            }
+        }
+        let model = Unigram::from(vocab, Some(UNK), false).map_err(|e| failed(e.to_string()))?;
+        let spec = &spm.normalizer;
+        let mut steps: Vec<tokenizers::NormalizerWrapper> = Vec::new();
+        if !spec.precompiled_charsmap.is_empty() {
+            let map = Precompiled::from(&spec.precompiled_charsmap)
+                .map_err(|e| failed(format!("its character map: {e}")))?;
+            steps.push(map.into());
+        }
+        if spec.remove_extra_whitespaces {
+            steps.push(Strip::new(true, true).into());
+            steps.push(
+                Replace::new(
+                    tokenizers::normalizers::replace::ReplacePattern::Regex(" {2,}".into()),
+                    " ",
+                )
+                .map_err(|e| failed(e.to_string()))?
+                .into(),
+            );
+        }
+        let prepend = if spec.add_dummy_prefix {
+            PrependScheme::Always
+        } else {
+            PrependScheme::Never
+        };
+        let mut tokenizer = Tokenizer::new(model);
+        tokenizer
+            .with_normalizer(Some(Sequence::new(steps)))
+            .with_pre_tokenizer(Some(Metaspace::new(MARKER, prepend, true)))
+            .with_decoder(Some(Metaspace::new(MARKER, prepend, true)));
+        Self::from_tokenizer(tokenizer, origin)
+    }
+
     fn from_tokenizer(tokenizer: Tokenizer, origin: &str) -> Result<Self, SubwordError> {
         let size = tokenizer.get_vocab_size(true);
         let pieces: Vec<String> = (0..size as u32)
@@ -197,11 +256,15 @@ impl Subword {
         &self.vocab
     }
 
-    /// The text after NFKC normalisation: what [`Self::decode`] gives back.
+    /// The text after the tokenizer's normalisation (NFKC for learned vocabularies): what
+    /// [`Self::decode`] gives back.
     pub fn normalize(&self, text: &str) -> String {
         let mut normalized = tokenizers::NormalizedString::from(text);
-        NFKC.normalize(&mut normalized)
-            .expect("NFKC normalisation does not fail");
+        if let Some(normalizer) = self.tokenizer.get_normalizer() {
+            normalizer
+                .normalize(&mut normalized)
+                .expect("normalising text does not fail");
+        }
         normalized.get().to_string()
     }
 
@@ -227,13 +290,15 @@ impl Subword {
         }
     }
 
-    /// Text of `pieces` (any that are not in the vocabulary are shown as `<unk>`).
+    /// Text of `pieces`: joined, `▁` turned back into spaces. Pieces are taken as written, so
+    /// a piece of the model's vocabulary that this tokenizer lacks (a joint Marian vocabulary
+    /// holds both sides' pieces) still shows its text; `<unk>` shows as `<unk>`.
     pub fn decode<S: AsRef<str>>(&self, pieces: &[S]) -> String {
-        let ids: Vec<u32> = pieces
-            .iter()
-            .map(|p| self.vocab.id(p.as_ref()).unwrap_or(UNK) as u32)
-            .collect();
-        self.tokenizer.decode(&ids, false).unwrap_or_default()
+        let pieces: Vec<String> = pieces.iter().map(|p| p.as_ref().to_string()).collect();
+        match self.tokenizer.get_decoder() {
+            Some(decoder) => decoder.decode(pieces).unwrap_or_default(),
+            None => pieces.concat(),
+        }
     }
 }
 

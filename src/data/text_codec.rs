@@ -103,6 +103,15 @@ impl TextCodec {
         })
     }
 
+    /// The codec of two given subword tokenizers (an imported model's), one per side.
+    pub fn with_subwords(data: &DataConfig, src: Subword, tgt: Subword) -> Self {
+        Self {
+            data: data.clone(),
+            src: Some(Arc::new(src)),
+            tgt: Some(Arc::new(tgt)),
+        }
+    }
+
     /// The codec saved in a model or run directory for `data`.
     pub fn load(data: &DataConfig, dir: &Path) -> Result<Self, DataError> {
         let wanted = wanted(data);
@@ -147,8 +156,17 @@ impl TextCodec {
         (self.src.as_deref(), self.tgt.as_deref())
     }
 
-    /// The tokens of a source text, cut as training cut them.
+    /// The tokens of a source text, cut as training cut them (with `</s>` at the end when the
+    /// config's `src_eos` says so; nothing for blank text).
     pub fn source_tokens(&self, text: &str) -> Vec<String> {
+        let mut tokens = self.split_source(text);
+        if self.data.src_eos && !tokens.is_empty() {
+            tokens.push(crate::vocab::SPECIALS[crate::vocab::END].to_string());
+        }
+        tokens
+    }
+
+    fn split_source(&self, text: &str) -> Vec<String> {
         let text = text.trim();
         match (&self.src, self.data.task()) {
             (Some(sub), _) => sub.pieces(text),

@@ -6,9 +6,10 @@
 
 pub mod beam;
 pub mod greedy;
+pub mod hf_beam;
 pub mod step;
 
-pub use beam::{beam, beam_search, BeamConfig, Scorer};
+pub use beam::{beam, beam_search, BeamConfig, Scorer, TransformerScorer};
 pub use greedy::greedy;
 pub use step::Stepper;
 
@@ -39,6 +40,17 @@ pub enum Strategy {
         beam: usize,
         nbest: usize,
         lenpen: f64,
+    },
+    /// Beam search by Hugging Face transformers' rules ([`hf_beam`]): scores
+    /// `log P / len^length_penalty`, its stopping rule, `max_length` counting the start token.
+    #[serde(rename = "transformers")]
+    HfBeam {
+        beam: usize,
+        nbest: usize,
+        length_penalty: f64,
+        early_stopping: hf_beam::EarlyStopping,
+        max_length: usize,
+        forced_eos: bool,
     },
 }
 
@@ -100,7 +112,7 @@ impl Decoding {
     pub fn nbest(&self) -> usize {
         match self.strategy {
             Strategy::Greedy => 1,
-            Strategy::Beam { nbest, .. } => nbest,
+            Strategy::Beam { nbest, .. } | Strategy::HfBeam { nbest, .. } => nbest,
         }
     }
 
@@ -108,7 +120,7 @@ impl Decoding {
     pub fn beam_size(&self) -> usize {
         match self.strategy {
             Strategy::Greedy => 1,
-            Strategy::Beam { beam, .. } => beam,
+            Strategy::Beam { beam, .. } | Strategy::HfBeam { beam, .. } => beam,
         }
     }
 
@@ -145,6 +157,81 @@ impl Decoding {
                     max_steps,
                 },
             ),
+            Strategy::HfBeam {
+                beam,
+                nbest,
+                length_penalty,
+                early_stopping,
+                max_length,
+                forced_eos,
+            } => {
+                let [n_inputs, _] = src.dims();
+                let mut scorer = TransformerScorer::new(model, src, src_padding);
+                // max_length counts the start token; the tokens before END fit max_steps.
+                let max_length = max_length.min(max_steps.saturating_add(2));
+                let config = hf_beam::HfBeamConfig {
+                    beam,
+                    nbest,
+                    length_penalty,
+                    early_stopping,
+                    max_length,
+                    forced_eos,
+                };
+                hf_beam::hf_beam_search(&mut scorer, n_inputs, &config)
+            }
+        }
+    }
+
+    /// The decoding `generation` (a model's saved defaults) describes, with the beam size and
+    /// length penalty of flags where given.
+    pub fn from_generation(
+        generation: &crate::config::GenerationConfig,
+        beam: Option<usize>,
+        nbest: usize,
+        lenpen: Option<f64>,
+    ) -> Result<Self, DecodingError> {
+        use crate::config::BeamRules;
+        let beam = beam.unwrap_or(generation.num_beams);
+        let lenpen = lenpen.unwrap_or(generation.length_penalty);
+        match generation.rules {
+            BeamRules::Gnmt => {
+                let mut decoding = Self::new(beam, nbest, lenpen)?;
+                if let Some(max) = generation.max_length {
+                    decoding.max_steps = max;
+                }
+                Ok(decoding)
+            }
+            BeamRules::Transformers => {
+                if beam == 0 {
+                    return Err(DecodingError::ZeroBeam);
+                }
+                if !(1..=beam).contains(&nbest) {
+                    return Err(DecodingError::Nbest { nbest, beam });
+                }
+                if !lenpen.is_finite() {
+                    return Err(DecodingError::Lenpen(lenpen));
+                }
+                let max_length = generation.max_length.unwrap_or(usize::MAX);
+                if beam == 1 {
+                    // Greedy: tokens before END, the start token and a forced END excluded.
+                    let reserved = if generation.forced_eos { 2 } else { 1 };
+                    return Ok(Self {
+                        strategy: Strategy::Greedy,
+                        max_steps: max_length.saturating_sub(reserved),
+                    });
+                }
+                Ok(Self {
+                    strategy: Strategy::HfBeam {
+                        beam,
+                        nbest,
+                        length_penalty: lenpen,
+                        early_stopping: generation.early_stopping,
+                        max_length,
+                        forced_eos: generation.forced_eos,
+                    },
+                    max_steps: usize::MAX,
+                })
+            }
         }
     }
 }

@@ -4,7 +4,7 @@ use super::dropout::{Dropout, DropoutConfig};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, relu};
+use burn::tensor::activation::{gelu, relu, silu};
 
 use super::tokenwise::tokenwise;
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,9 @@ pub enum Activation {
     #[default]
     Relu,
     Gelu,
+    /// `x * sigmoid(x)` (SiLU, "swish"): the activation of the opus-mt Marian models.
+    #[serde(alias = "swish")]
+    Silu,
 }
 
 /// Configuration of [`FeedForward`].
@@ -64,6 +67,7 @@ impl<B: Backend> FeedForward<B> {
             let hidden = match self.activation {
                 Activation::Relu => relu(hidden),
                 Activation::Gelu => gelu(hidden),
+                Activation::Silu => silu(hidden),
             };
             // PyTorch (and the Annotated Transformer) drop out the inner activations too.
             self.linear2.forward(self.dropout.forward(hidden))

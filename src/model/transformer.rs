@@ -6,7 +6,7 @@ use super::encoder::{Encoder, EncoderConfig, EncoderOutput};
 use super::feed_forward::Activation;
 use super::mask::{attention_mask, causal_mask_after};
 use super::positional::{Positional, PositionalEncoding, PositionalEncodingConfig};
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -58,6 +58,11 @@ pub struct TransformerConfig {
     pub tie_generator: bool,
     #[config(default = 1e-5)]
     pub layer_norm_eps: f64,
+    /// A bias added to every logit after the generator, `[1, tgt_vocab]` (saved as
+    /// `final_logits_bias`): Marian models have one beside their tied, bias-free generator.
+    /// Starts at zero; unlike transformers (a buffer), fine-tuning trains it.
+    #[config(default = false)]
+    pub logits_bias: bool,
 }
 
 /// A configuration that cannot build a working model.
@@ -156,6 +161,9 @@ impl TransformerConfig {
         let tgt_embed = (!self.share_embeddings).then(|| embedding(self.tgt_vocab_size));
         let generator = (!self.tie_generator)
             .then(|| LinearConfig::new(self.d_model, self.tgt_vocab_size).init(device));
+        let final_logits_bias = self
+            .logits_bias
+            .then(|| Param::from_tensor(Tensor::zeros([1, self.tgt_vocab_size], device)));
         Transformer {
             src_embed,
             tgt_embed,
@@ -165,6 +173,7 @@ impl TransformerConfig {
             encoder: self.encoder().init(device),
             decoder: self.decoder().init(device),
             generator,
+            final_logits_bias,
             dropout: DropoutConfig::new(self.dropout).init(),
             d_model: self.d_model,
             scale_embeddings: self.scale_embeddings,
@@ -183,6 +192,8 @@ pub struct Transformer<B: Backend> {
     pub decoder: Decoder<B>,
     /// `None` when tied to the target embedding.
     pub generator: Option<Linear<B>>,
+    /// `[1, tgt_vocab]`, added to the logits (`TransformerConfig::logits_bias`).
+    pub final_logits_bias: Option<Param<Tensor<B, 2>>>,
     dropout: Dropout,
     d_model: usize,
     scale_embeddings: bool,
@@ -277,7 +288,7 @@ impl<B: Backend> Transformer<B> {
     /// - `hidden`: `[batch, len, d_model]`
     /// - output: `[batch, len, tgt_vocab]`
     pub fn generate(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
-        match &self.generator {
+        let logits = match &self.generator {
             Some(generator) => super::tokenwise::tokenwise(hidden, |h| generator.forward(h)),
             None => {
                 let weight = self.target_embedding().weight.val(); // [tgt_vocab, d_model]
@@ -285,6 +296,17 @@ impl<B: Backend> Transformer<B> {
                     burn::tensor::module::linear(h, weight.transpose(), None)
                 })
             }
+        };
+        match &self.final_logits_bias {
+            Some(bias) => {
+                let [batch, len, vocab] = logits.dims();
+                logits
+                    + bias
+                        .val()
+                        .reshape([1, 1, vocab])
+                        .expand([batch, len, vocab])
+            }
+            None => logits,
         }
     }
 

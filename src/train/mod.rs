@@ -272,6 +272,9 @@ pub fn init_config(
     to.vocab_size = from.vocab_size;
     to.joint_vocab = from.joint_vocab;
     to.strip_stress = from.strip_stress;
+    to.src_eos = from.src_eos;
+    // How the model decodes (an imported model's transformers rules) goes with it.
+    config.generation = saved.generation;
     Ok(config)
 }
 
