@@ -607,6 +607,9 @@ pub fn reorder_vocab(
     Ok((symbols, marian_of))
 }
 
+/// A tensor of our state dict: name, shape, values.
+type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
 /// The tensors of a safetensors file, as f32.
 struct Tensors {
     path: PathBuf,
@@ -669,7 +672,7 @@ fn convert_weights(
     tensors: &mut Tensors,
     s: &MarianSettings,
     marian_of: &[usize],
-) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>, MarianError> {
+) -> Result<Vec<NamedTensor>, MarianError> {
     let (d, v) = (s.d_model, s.vocab_size);
     let rows = marian_of.len();
     let mut out = Vec::new();
@@ -814,10 +817,7 @@ fn convert_weights(
     Ok(out)
 }
 
-fn write_safetensors(
-    path: &Path,
-    tensors: &[(String, Vec<usize>, Vec<f32>)],
-) -> Result<(), MarianError> {
+fn write_safetensors(path: &Path, tensors: &[NamedTensor]) -> Result<(), MarianError> {
     let failed = |message: String| MarianError::Read {
         path: path.to_path_buf(),
         message,

@@ -206,9 +206,12 @@ mod tests {
 
     /// Log-probabilities from a table keyed by the prefix after BEGIN; unknown prefixes put all
     /// mass on END.
+    /// A prefix and its next-token distribution as (token, probability) pairs.
+    type Row = (Vec<usize>, Vec<(usize, f32)>);
+
     struct Table {
         vocab: usize,
-        rows: Vec<(Vec<usize>, Vec<(usize, f32)>)>,
+        rows: Vec<Row>,
     }
 
     impl Scorer for Table {
