@@ -113,6 +113,13 @@ pub fn read_config(path: &Path) -> Result<ExperimentConfig, ArtifactError> {
     read_overlay(path, &ExperimentConfig::preset(crate::config::Preset::Base))
 }
 
+/// A model config file (`TransformerConfig` alone, as the PyTorch fixtures save it), fields it
+/// leaves out taking `TransformerConfig::new()`'s defaults: files written before a field existed
+/// still load (Burn's own `Config::load` rejects them as missing).
+pub fn read_model_config(path: &Path) -> Result<crate::model::TransformerConfig, ArtifactError> {
+    read_overlay(path, &crate::model::TransformerConfig::new())
+}
+
 fn check_vocab(which: &'static str, vocab: &Vocab, expected: usize) -> Result<(), ArtifactError> {
     if vocab.len() != expected {
         return Err(ArtifactError::VocabSize {

@@ -12,9 +12,9 @@ use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use common::{assert_close, fixture_path, Io};
+use seq2seq::artifact::read_model_config;
 use seq2seq::data::batcher::EncodedPair;
 use seq2seq::data::Seq2SeqBatcher;
-use seq2seq::model::TransformerConfig;
 use seq2seq::store::load_weights;
 use seq2seq::train::Seq2SeqTrainer;
 
@@ -26,7 +26,7 @@ type NdArray = seq2seq::backend::NdArray;
 fn fixture_logits<B: Backend>(backend: &str, name: &str, tolerance: f32) {
     let device = Default::default();
     let io = Io::load(name);
-    let config = TransformerConfig::load(fixture_path(&format!("{name}.json"))).unwrap();
+    let config = read_model_config(&fixture_path(&format!("{name}.json"))).unwrap();
     let model = load_weights(
         config.init::<B>(&device),
         &fixture_path(&format!("{name}.weights.safetensors")),
@@ -108,7 +108,7 @@ fn pytorch_fixtures_pass_on_wgpu() {
 /// backends start identical without sharing an RNG), dropout off.
 fn losses<B: burn::tensor::backend::AutodiffBackend>() -> Vec<f32> {
     let device = Default::default();
-    let config = TransformerConfig::load(fixture_path("seq2seq_post.json")).unwrap();
+    let config = read_model_config(&fixture_path("seq2seq_post.json")).unwrap();
     let model = load_weights(
         config.init::<B>(&device),
         &fixture_path("seq2seq_post.weights.safetensors"),

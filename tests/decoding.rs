@@ -220,7 +220,8 @@ fn pad_and_begin_are_never_generated() {
 /// installs it (`.ci/run`).
 #[test]
 fn ctranslate2_decodes_the_shipped_g2p_model_as_we_do() {
-    use seq2seq::bench::inference::{compare, sample_words, Ct2Side, InferenceOptions};
+    use seq2seq::bench::inference::{compare, sample_words, InferenceOptions};
+    use seq2seq::bench::reference::Reference;
     let python = std::env::var("SEQ2SEQ_PYTHON").unwrap_or_else(|_| "python3".into());
     let found = std::process::Command::new(&python)
         .args(["-c", "import ctranslate2, numpy, safetensors"])
@@ -239,14 +240,12 @@ fn ctranslate2_decodes_the_shipped_g2p_model_as_we_do() {
             .unwrap();
     let words = sample_words(&predictor.loaded.config.data, 200).unwrap();
     assert_eq!(words.len(), 200);
-    let ct2 = Ct2Side::prepare(&python, 2, &model, &words).unwrap();
+    let ct2 = Reference::ctranslate2(&python, 2, &model, &words).unwrap();
     let options = InferenceOptions {
-        model,
         words,
         batches: vec![1, 64],
         beams: vec![1, 5],
-        python: Some(python),
-        threads: 2,
+        generation: None,
     };
     let rows = compare(&predictor, &options, Some(&ct2), &mut |_| {}).unwrap();
     assert_eq!(rows.len(), 4);
@@ -259,7 +258,7 @@ fn ctranslate2_decodes_the_shipped_g2p_model_as_we_do() {
             row.tied,
             row.score_gap,
             row.seq2seq_words_per_s,
-            row.ctranslate2_words_per_s.unwrap()
+            row.reference_words_per_s.unwrap()
         );
         assert!(row.differ.is_empty(), "{:?}", row.differ);
         assert_eq!(row.same + row.tied, 200);

@@ -532,3 +532,59 @@ fn fine_tuning_an_imported_model_lowers_its_dev_loss_and_keeps_its_tokenizer() {
     let saved = seq2seq::artifact::read_config(&tuned.join("config.json")).unwrap();
     assert_eq!(saved.generation.num_beams, 4);
 }
+
+/// `bench --infer-hf`: the imported model against transformers' `generate()` on the
+/// repository it came from, through `scripts/bench_transformers.py`, greedy and beam 4, one
+/// sentence a batch and all in one: every output the same, scores equal (greedy: the summed
+/// log-probability; beam: transformers' length-normalised score). Skipped, saying so, where
+/// Python lacks transformers.
+#[test]
+fn bench_against_transformers_has_the_same_outputs_and_scores() {
+    use seq2seq::bench::inference::{compare, InferenceOptions};
+    use seq2seq::bench::reference::Reference;
+    let python = std::env::var("SEQ2SEQ_PYTHON").unwrap_or_else(|_| "python3".into());
+    let found = std::process::Command::new(&python)
+        .args(["-c", "import transformers, torch, sentencepiece"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !found {
+        eprintln!(
+            "SKIPPED bench_against_transformers_has_the_same_outputs_and_scores: {python} cannot \
+             import transformers, torch and sentencepiece"
+        );
+        return;
+    }
+    let dir = TempDir::new("marian", "bench");
+    let loaded = import(&dir);
+    let generation = loaded.config.generation.clone();
+    let predictor = Predictor::new(loaded, Default::default());
+    let words: Vec<String> = strings(&reference()["sentences"])
+        .into_iter()
+        .take(40)
+        .collect();
+    let side = Reference::transformers(&python, 2, &hf_dir(), &words).unwrap();
+    let options = InferenceOptions {
+        words,
+        batches: vec![1, 40],
+        beams: vec![1, 4],
+        generation: Some(generation),
+    };
+    let rows = compare(&predictor, &options, Some(&side), &mut |_| {}).unwrap();
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        eprintln!(
+            "beam {} batch {}: {} same, {} tied, score gap {:.2e}; {:.0} vs {:.0} words/s",
+            row.beam,
+            row.batch,
+            row.same,
+            row.tied,
+            row.score_gap,
+            row.seq2seq_words_per_s,
+            row.reference_words_per_s.unwrap()
+        );
+        assert_eq!(row.reference, Some("transformers"));
+        assert!(row.differ.is_empty(), "{:?}", row.differ);
+        assert_eq!(row.same, 40, "{} tied", row.tied);
+        assert!(row.score_gap < 1e-3, "score gap {}", row.score_gap);
+    }
+}

@@ -7,8 +7,9 @@ mod common;
 
 use burn::prelude::*;
 use common::{assert_close, fixture_path, Io};
+use seq2seq::artifact::read_model_config;
 use seq2seq::model::mask::{attention_mask, causal_mask};
-use seq2seq::model::{DecoderConfig, EncoderConfig, MultiHeadAttentionConfig, TransformerConfig};
+use seq2seq::model::{DecoderConfig, EncoderConfig, MultiHeadAttentionConfig};
 use seq2seq::store::load_weights;
 
 type B = seq2seq::backend::NdArray;
@@ -145,7 +146,7 @@ fn decoder_layer_pre_norm_matches_pytorch() {
 fn seq2seq(name: &str) {
     let device = Default::default();
     let io = Io::load(name);
-    let config = TransformerConfig::load(fixture_path(&format!("{name}.json"))).unwrap();
+    let config = read_model_config(&fixture_path(&format!("{name}.json"))).unwrap();
     config.validate().unwrap();
     let model = load_weights(config.init::<B>(&device), &weights(name)).unwrap();
 

@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod g2p;
 pub mod inference;
 pub mod pytorch;
+pub mod reference;
 
 use crate::data::batcher::EncodedPair;
 use crate::data::{Seq2SeqBatch, Seq2SeqBatcher};

@@ -66,11 +66,22 @@ pub struct BenchArgs {
     #[arg(long)]
     pub workloads_only: bool,
     /// Inference section: the trained model whose decoding is timed against CTranslate2 on
-    /// the same weights (converted by scripts/ctranslate2_convert.py).
+    /// the same weights (converted by scripts/ctranslate2_convert.py), or against transformers
+    /// with --infer-hf.
     #[arg(long, default_value = "artifacts/g014b2b")]
     pub infer_model: PathBuf,
-    /// Words decoded in the inference section: the model's dev split, then its training
-    /// pairs (0 = skip the section; skipped with --quick unless --infer-only).
+    /// The Hugging Face Marian repository --infer-model was imported from (`import-marian`):
+    /// the reference is then transformers' generate() on it (scripts/bench_transformers.py),
+    /// and ours decodes with the model's saved generation settings.
+    #[arg(long)]
+    pub infer_hf: Option<PathBuf>,
+    /// Inputs of the inference section, one a line (default: the model's dev split, then its
+    /// training pairs; an imported model has none, so give one).
+    #[arg(long)]
+    pub infer_src: Option<PathBuf>,
+    /// Inputs decoded in the inference section: the first of --infer-src, or of the model's
+    /// dev split then training pairs (0 = skip the section; skipped with --quick unless
+    /// --infer-only).
     #[arg(long, default_value_t = 1000)]
     pub infer_words: usize,
     /// Batch sizes of the inference section (0 = all words in one batch).
@@ -82,11 +93,11 @@ pub struct BenchArgs {
     /// Only the inference section.
     #[arg(long)]
     pub infer_only: bool,
-    /// Skip CTranslate2 in the inference section (ours only).
-    #[arg(long)]
+    /// Skip the reference engine in the inference section (ours only).
+    #[arg(long, alias = "no-reference")]
     pub no_ctranslate2: bool,
     /// Threads on each side of the inference section: ours decodes this many batches at once,
-    /// CTranslate2 gets them as intra_threads.
+    /// CTranslate2 gets them as intra_threads, transformers as torch's threads.
     #[arg(long, default_value_t = 2)]
     pub infer_threads: usize,
 }
@@ -239,9 +250,23 @@ fn bench_workload(
     }))
 }
 
+/// The first `n` non-blank lines of `path`.
+fn read_inputs(path: &std::path::Path, n: usize) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --infer-src {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(n)
+        .map(String::from)
+        .collect())
+}
+
 /// The inference section: prints its table and returns its JSON.
 fn bench_inference(backend: BackendChoice, args: &BenchArgs) -> Result<serde_json::Value> {
     use seq2seq::bench::inference;
+    use seq2seq::bench::reference::Reference;
     anyhow::ensure!(
         args.infer_beams.iter().all(|&b| b >= 1),
         "--infer-beams: beam sizes start at 1 (greedy)"
@@ -250,67 +275,85 @@ fn bench_inference(backend: BackendChoice, args: &BenchArgs) -> Result<serde_jso
         let mut predictor = Predictor::<B>::load(&args.infer_model, device)
             .with_context(|| format!("cannot load {}", args.infer_model.display()))?;
         predictor.threads = args.infer_threads.max(1);
-        let words = inference::sample_words(&predictor.loaded.config.data, args.infer_words)
-            .context("cannot read the words to decode (the model's data)")?;
+        let words = match &args.infer_src {
+            Some(path) => read_inputs(path, args.infer_words)?,
+            None => inference::sample_words(&predictor.loaded.config.data, args.infer_words)
+                .context(
+                    "cannot read the words to decode (the model's data; --infer-src gives a file)",
+                )?,
+        };
         anyhow::ensure!(!words.is_empty(), "no words to decode");
         let options = inference::InferenceOptions {
-            model: args.infer_model.clone(),
             batches: args
                 .infer_batches
                 .iter()
                 .map(|&b| if b == 0 { words.len() } else { b })
                 .collect(),
             beams: args.infer_beams.clone(),
-            python: (!args.no_ctranslate2).then(|| args.python.clone()),
-            threads: args.infer_threads,
+            generation: args
+                .infer_hf
+                .as_ref()
+                .map(|_| predictor.loaded.config.generation.clone()),
             words,
         };
-        let ct2 = match &options.python {
-            None => None,
-            Some(python) => match inference::Ct2Side::prepare(
-                python,
-                options.threads,
-                &options.model,
-                &options.words,
-            ) {
+        let threads = args.infer_threads.max(1);
+        let reference = if args.no_ctranslate2 {
+            None
+        } else {
+            let prepared = match &args.infer_hf {
+                Some(hf) => Reference::transformers(&args.python, threads, hf, &options.words),
+                None => {
+                    Reference::ctranslate2(&args.python, threads, &args.infer_model, &options.words)
+                }
+            };
+            match prepared {
                 Ok(side) => Some(side),
                 Err(err) => {
                     eprintln!(
-                        "warning: no CTranslate2 comparison: {:#}",
+                        "warning: no reference engine: {:#}",
                         anyhow::Error::new(err)
                     );
                     None
                 }
-            },
+            }
         };
         eprintln!(
-            "inference: {} words from {}",
+            "inference: {} inputs from {}",
             options.words.len(),
-            args.infer_model.display()
+            args.infer_src
+                .as_ref()
+                .unwrap_or(&args.infer_model)
+                .display()
         );
-        inference::compare(&predictor, &options, ct2.as_ref(), &mut |row| {
+        inference::compare(&predictor, &options, reference.as_ref(), &mut |row| {
             eprintln!(
                 "  beam {} batch {}: {:.1} words/s{}",
                 row.beam,
                 row.batch,
                 row.seq2seq_words_per_s,
-                row.ctranslate2_words_per_s
-                    .map_or(String::new(), |t| format!(", CTranslate2 {t:.1}"))
+                row.reference_words_per_s.map_or(String::new(), |t| format!(
+                    ", {} {t:.1}",
+                    row.reference.unwrap_or("")
+                ))
             )
         })
-        .context("a sampled word cannot be decoded by the model")?
+        .context("the inference section failed")?
     });
     print!("{}", inference::table(&rows));
     for row in &rows {
         for (word, ours, theirs) in row.differ.iter().take(5) {
             println!(
-                "  differs (beam {}, batch {}): {word}: ours {ours:?}, CTranslate2 {theirs:?}",
-                row.beam, row.batch
+                "  differs (beam {}, batch {}): {word}: ours {ours:?}, {} {theirs:?}",
+                row.beam,
+                row.batch,
+                row.reference.unwrap_or("reference")
             );
         }
     }
     Ok(serde_json::json!({
         "model": args.infer_model,
+        "hf_dir": args.infer_hf,
+        "inputs": args.infer_src,
         "backend": format!("{backend:?}").to_lowercase(),
         "rows": rows,
     }))
