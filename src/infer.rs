@@ -32,9 +32,34 @@ pub struct Prediction {
     pub finished: bool,
 }
 
-/// A loaded model ready to decode.
+/// Why several model directories cannot decode as one ensemble.
+#[derive(Debug, thiserror::Error)]
+pub enum EnsembleError {
+    #[error(transparent)]
+    Load(#[from] ArtifactError),
+    #[error("an ensemble needs at least one model")]
+    NoModels,
+    #[error("{weights} weights for {models} models (give one weight per --model)")]
+    WeightCount { weights: usize, models: usize },
+    #[error("ensemble weights must be finite, non-negative and not all zero, got {0:?}")]
+    BadWeights(Vec<f32>),
+    #[error("{} and {} cannot decode as an ensemble: their {what} differ (members must be trained on the same data with the same tokenization)", first.display(), other.display())]
+    Mismatch {
+        first: std::path::PathBuf,
+        other: std::path::PathBuf,
+        what: &'static str,
+    },
+}
+
+/// A loaded model (or ensemble of models) ready to decode.
 pub struct Predictor<B: Backend> {
+    /// The model, or an ensemble's first member: its vocabularies, tokenizer and config serve
+    /// all members.
     pub loaded: LoadedModel<B>,
+    /// An ensemble's other members (empty for one model).
+    pub others: Vec<crate::model::Transformer<B>>,
+    /// Every member's weight, `loaded` first, normalised to sum 1.
+    pub weights: Vec<f32>,
     device: B::Device,
     /// Batches [`Predictor::predict_many`] decodes at once (default: the cores).
     pub threads: usize,
@@ -54,17 +79,91 @@ impl<B: Backend> Predictor<B> {
     pub fn new(loaded: LoadedModel<B>, device: B::Device) -> Self {
         Self {
             loaded,
+            others: Vec::new(),
+            weights: vec![1.0],
             device,
             threads: default_threads(),
         }
     }
 
     pub fn load(dir: &Path, device: B::Device) -> Result<Self, ArtifactError> {
-        Ok(Self {
-            loaded: artifact::load(dir, &device)?,
-            device,
-            threads: default_threads(),
-        })
+        Ok(Self::new(artifact::load(dir, &device)?, device))
+    }
+
+    /// Load one model directory, or several as an ensemble whose members' per-step
+    /// log-probabilities are averaged with `weights` (uniform when `None`). The members must
+    /// share their vocabularies, tokenization and tokenizer files.
+    pub fn load_ensemble(
+        dirs: &[std::path::PathBuf],
+        weights: Option<&[f32]>,
+        device: B::Device,
+    ) -> Result<Self, EnsembleError> {
+        let (first_dir, rest) = dirs.split_first().ok_or(EnsembleError::NoModels)?;
+        let weights = match weights {
+            None => vec![1.0; dirs.len()],
+            Some(w) if w.len() != dirs.len() => {
+                return Err(EnsembleError::WeightCount {
+                    weights: w.len(),
+                    models: dirs.len(),
+                })
+            }
+            Some(w) => w.to_vec(),
+        };
+        let total: f32 = weights.iter().sum();
+        if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || total <= 0.0 {
+            return Err(EnsembleError::BadWeights(weights));
+        }
+        let mut predictor = Self::load(first_dir, device)?;
+        for dir in rest {
+            let other = artifact::load(dir, &predictor.device)?;
+            let mismatch = |what| EnsembleError::Mismatch {
+                first: first_dir.clone(),
+                other: dir.clone(),
+                what,
+            };
+            let (a, b) = (&predictor.loaded, &other);
+            if a.src_vocab != b.src_vocab {
+                return Err(mismatch("source vocabularies"));
+            }
+            if a.tgt_vocab != b.tgt_vocab {
+                return Err(mismatch("target vocabularies"));
+            }
+            let (da, db) = (&a.config.data, &b.config.data);
+            if (da.task, da.src_tokens, da.tgt_tokens, da.src_eos)
+                != (db.task, db.src_tokens, db.tgt_tokens, db.src_eos)
+            {
+                return Err(mismatch("tasks or tokenizations"));
+            }
+            for file in [
+                crate::data::text_codec::JOINT_TOKENIZER_FILE,
+                crate::data::text_codec::SRC_TOKENIZER_FILE,
+                crate::data::text_codec::TGT_TOKENIZER_FILE,
+            ] {
+                if std::fs::read(first_dir.join(file)).ok() != std::fs::read(dir.join(file)).ok() {
+                    return Err(mismatch("tokenizers"));
+                }
+            }
+            predictor.others.push(other.model);
+        }
+        predictor.weights = weights.iter().map(|w| w / total).collect();
+        Ok(predictor)
+    }
+
+    /// The members as `(model, weight)`: the model alone, or every member of the ensemble.
+    fn members(&self) -> Vec<(&crate::model::Transformer<B>, f32)> {
+        std::iter::once(&self.loaded.model)
+            .chain(&self.others)
+            .zip(self.weights.iter().copied())
+            .collect()
+    }
+
+    /// The longest input every member can position.
+    fn max_len(&self) -> usize {
+        self.members()
+            .iter()
+            .map(|(m, _)| m.max_len())
+            .min()
+            .expect("at least one member")
     }
 
     /// Source token ids of `text`, split as the model's training data was.
@@ -73,7 +172,7 @@ impl<B: Backend> Predictor<B> {
         if tokens.is_empty() {
             return Err(InputError::Empty);
         }
-        let max = self.loaded.model.max_len();
+        let max = self.max_len();
         if tokens.len() > max {
             return Err(InputError::TooLong {
                 len: tokens.len(),
@@ -110,7 +209,7 @@ impl<B: Backend> Predictor<B> {
             return Vec::new();
         }
         let sources: Vec<&Vec<usize>> = inputs.iter().collect();
-        decode_batch(&self.loaded.model, &self.device, &sources, decoding)
+        decode_batch(&self.members(), &self.device, &sources, decoding)
             .iter()
             .map(|list| list.iter().map(|h| self.to_prediction(h)).collect())
             .collect()
@@ -141,13 +240,19 @@ impl<B: Backend> Predictor<B> {
             let (sender, receiver) = std::sync::mpsc::channel();
             for worker in 0..workers {
                 let sender = sender.clone();
-                let model = self.loaded.model.clone();
+                // Each worker its own copy of every member (cheap: tensors are shared).
+                let models: Vec<(crate::model::Transformer<B>, f32)> = self
+                    .members()
+                    .into_iter()
+                    .map(|(m, w)| (m.clone(), w))
+                    .collect();
                 let device = self.device.clone();
                 let chunks = &chunks;
                 scope.spawn(move || {
                     for (c, chunk) in chunks.iter().enumerate().skip(worker).step_by(workers) {
                         let sources: Vec<&Vec<usize>> = chunk.iter().map(|&i| &inputs[i]).collect();
-                        let hyps = decode_batch(&model, &device, &sources, decoding);
+                        let members: Vec<_> = models.iter().map(|(m, w)| (m, *w)).collect();
+                        let hyps = decode_batch(&members, &device, &sources, decoding);
                         if sender.send((c, hyps)).is_err() {
                             return;
                         }
@@ -170,9 +275,9 @@ impl<B: Backend> Predictor<B> {
     }
 }
 
-/// Decode one batch of encoded sources.
+/// Decode one batch of encoded sources with the members `(model, weight)`.
 fn decode_batch<B: Backend>(
-    model: &crate::model::Transformer<B>,
+    members: &[(&crate::model::Transformer<B>, f32)],
     device: &B::Device,
     sources: &[&Vec<usize>],
     decoding: &Decoding,
@@ -185,7 +290,7 @@ fn decode_batch<B: Backend>(
         })
         .collect();
     let batch = Seq2SeqBatcher.batch_pairs::<B>(&pairs, device);
-    decoding.run(model, batch.src, batch.src_padding)
+    decoding.run_ensemble(members, batch.src, batch.src_padding)
 }
 
 /// Attention weights of one decoded input, per layer and head.

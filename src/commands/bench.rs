@@ -68,8 +68,12 @@ pub struct BenchArgs {
     /// Inference section: the trained model whose decoding is timed against CTranslate2 on
     /// the same weights (converted by scripts/ctranslate2_convert.py), or against transformers
     /// with --infer-hf.
+    /// Repeat it for an ensemble (timed alone: no reference engine runs ensembles here).
     #[arg(long, default_value = "artifacts/g014b2b")]
-    pub infer_model: PathBuf,
+    pub infer_model: Vec<PathBuf>,
+    /// Ensemble weights, one per --infer-model (default: uniform).
+    #[arg(long, value_delimiter = ',')]
+    pub infer_weights: Option<Vec<f32>>,
     /// The Hugging Face Marian repository --infer-model was imported from (`import-marian`):
     /// the reference is then transformers' generate() on it (scripts/bench_transformers.py),
     /// and ours decodes with the model's saved generation settings.
@@ -250,6 +254,15 @@ fn bench_workload(
     }))
 }
 
+/// Model directories as one line for messages.
+fn describe(models: &[PathBuf]) -> String {
+    models
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
 /// The first `n` non-blank lines of `path`.
 fn read_inputs(path: &std::path::Path, n: usize) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path)
@@ -272,8 +285,9 @@ fn bench_inference(backend: BackendChoice, args: &BenchArgs) -> Result<serde_jso
         "--infer-beams: beam sizes start at 1 (greedy)"
     );
     let rows = with_backend!(backend, |B, device| {
-        let mut predictor = Predictor::<B>::load(&args.infer_model, device)
-            .with_context(|| format!("cannot load {}", args.infer_model.display()))?;
+        let mut predictor =
+            Predictor::<B>::load_ensemble(&args.infer_model, args.infer_weights.as_deref(), device)
+                .with_context(|| format!("cannot load {}", describe(&args.infer_model)))?;
         predictor.threads = args.infer_threads.max(1);
         let words = match &args.infer_src {
             Some(path) => read_inputs(path, args.infer_words)?,
@@ -299,12 +313,18 @@ fn bench_inference(backend: BackendChoice, args: &BenchArgs) -> Result<serde_jso
         let threads = args.infer_threads.max(1);
         let reference = if args.no_ctranslate2 {
             None
+        } else if args.infer_model.len() > 1 {
+            eprintln!("note: an ensemble is timed alone (no reference engine runs it here)");
+            None
         } else {
             let prepared = match &args.infer_hf {
                 Some(hf) => Reference::transformers(&args.python, threads, hf, &options.words),
-                None => {
-                    Reference::ctranslate2(&args.python, threads, &args.infer_model, &options.words)
-                }
+                None => Reference::ctranslate2(
+                    &args.python,
+                    threads,
+                    &args.infer_model[0],
+                    &options.words,
+                ),
             };
             match prepared {
                 Ok(side) => Some(side),
@@ -322,8 +342,7 @@ fn bench_inference(backend: BackendChoice, args: &BenchArgs) -> Result<serde_jso
             options.words.len(),
             args.infer_src
                 .as_ref()
-                .unwrap_or(&args.infer_model)
-                .display()
+                .map_or_else(|| describe(&args.infer_model), |p| p.display().to_string())
         );
         inference::compare(&predictor, &options, reference.as_ref(), &mut |row| {
             eprintln!(

@@ -1,21 +1,19 @@
 //! `seq2seq eval`: a model scored on a held-out split of its own data or on a file.
 
-use super::DecodeArgs;
+use super::{DecodeArgs, ModelArgs};
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use seq2seq::backend::BackendChoice;
 use seq2seq::config::ExperimentConfig;
 use seq2seq::data::{Reference, TextCodec};
-use seq2seq::infer::Predictor;
 use seq2seq::with_backend;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
-    /// Model directory.
-    #[arg(long)]
-    model: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Data file in the model's task format (dictionary for G2P, TSV for translation).
     #[arg(long, conflicts_with_all = ["split", "src"])]
     data: Option<PathBuf>,
@@ -96,8 +94,7 @@ pub fn eval_references(
 
 pub fn eval(backend: BackendChoice, args: EvalArgs) -> Result<()> {
     with_backend!(backend, |B, device| {
-        let mut predictor = Predictor::<B>::load(&args.model, device)
-            .with_context(|| format!("cannot load model {}", args.model.display()))?;
+        let mut predictor = args.model.load::<B>(device)?;
         if let Some(threads) = args.decode.threads {
             predictor.threads = threads;
         }
@@ -163,7 +160,7 @@ pub fn eval(backend: BackendChoice, args: EvalArgs) -> Result<()> {
         }
         if let Some(path) = &args.json {
             let mut json = serde_json::to_value(&report)?;
-            json["model"] = serde_json::json!(args.model);
+            json["model"] = serde_json::json!(args.model.models);
             seq2seq::fsutil::write_atomic(path, serde_json::to_string_pretty(&json)?.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }

@@ -1,7 +1,7 @@
 //! `seq2seq infer`: one output record per input line, answers from the lexicon and the model,
 //! as text, N-best TSV or JSON.
 
-use super::DecodeArgs;
+use super::{DecodeArgs, ModelArgs};
 use anyhow::{Context, Result};
 use seq2seq::backend::BackendChoice;
 use seq2seq::infer::Predictor;
@@ -10,9 +10,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct InferArgs {
-    /// Model directory (from `train` or `import-pytorch`).
-    #[arg(long)]
-    pub model: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
     #[command(flatten)]
     pub decode: DecodeArgs,
     /// Map symbols the model has never seen to <unk> instead of refusing the input.
@@ -184,8 +183,7 @@ pub fn infer(backend: BackendChoice, args: InferArgs) -> Result<()> {
     use std::io::Write;
     let from_stdin = args.text.is_empty();
     with_backend!(backend, |B, device| {
-        let mut predictor = Predictor::<B>::load(&args.model, device)
-            .with_context(|| format!("cannot load model {}", args.model.display()))?;
+        let mut predictor = args.model.load::<B>(device)?;
         if let Some(threads) = args.decode.threads {
             predictor.threads = threads;
         }

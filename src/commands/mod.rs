@@ -12,6 +12,42 @@ pub mod train;
 
 use anyhow::{Context, Result};
 use seq2seq::decode::Decoding;
+use std::path::PathBuf;
+
+/// The model (or ensemble) that `infer` and `eval` decode with.
+#[derive(clap::Args, Debug)]
+pub struct ModelArgs {
+    /// Model directory (from `train`, `average`, `import-pytorch` or `import-marian`). Repeat
+    /// it for an ensemble (`--model A --model B`): the members' per-step log-probabilities are
+    /// averaged; they must share vocabularies and tokenizers (members trained with different
+    /// seeds on the same data do).
+    #[arg(long = "model", required = true)]
+    pub models: Vec<PathBuf>,
+    /// Ensemble weights, one per --model, comma-separated (default: uniform); normalised to
+    /// sum 1.
+    #[arg(long, value_delimiter = ',')]
+    pub weights: Option<Vec<f32>>,
+}
+
+impl ModelArgs {
+    /// The model directories as one line for messages.
+    pub fn describe(&self) -> String {
+        self.models
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" + ")
+    }
+
+    /// Load the model, or the ensemble.
+    pub fn load<B: burn::prelude::Backend>(
+        &self,
+        device: B::Device,
+    ) -> Result<seq2seq::infer::Predictor<B>> {
+        seq2seq::infer::Predictor::<B>::load_ensemble(&self.models, self.weights.as_deref(), device)
+            .with_context(|| format!("cannot load model {}", self.describe()))
+    }
+}
 
 /// Decoding options shared by `infer` and `eval`.
 #[derive(clap::Args, Debug)]

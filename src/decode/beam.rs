@@ -197,11 +197,29 @@ impl<'a, B: Backend> TransformerScorer<'a, B> {
         src: Tensor<B, 2, Int>,
         src_padding: Tensor<B, 2, Bool>,
     ) -> Self {
+        Self::ensemble(&[(model, 1.0)], src, src_padding)
+    }
+
+    /// The same with an ensemble, `(model, weight)`: the rows' log-probabilities are the
+    /// members' weighted average, each member with its own KV cache.
+    ///
+    /// # Shapes
+    /// - `src`, `src_padding`: `[n_inputs, src_len]`
+    pub fn ensemble(
+        members: &[(&'a Transformer<B>, f32)],
+        src: Tensor<B, 2, Int>,
+        src_padding: Tensor<B, 2, Bool>,
+    ) -> Self {
         let device = src.device();
         Self {
-            stepper: Stepper::new(model, src, src_padding),
+            stepper: Stepper::ensemble(members, src, src_padding),
             device,
         }
+    }
+
+    /// The longest output every member can position.
+    pub fn max_len(&self) -> usize {
+        self.stepper.max_len()
     }
 }
 
@@ -236,12 +254,22 @@ pub fn beam<B: Backend>(
     src_padding: Tensor<B, 2, Bool>,
     config: &BeamConfig,
 ) -> Vec<Vec<Hypothesis>> {
+    beam_ensemble(&[(model, 1.0)], src, src_padding, config)
+}
+
+/// [`beam`] with an ensemble, `(model, weight)` (see [`TransformerScorer::ensemble`]).
+pub fn beam_ensemble<B: Backend>(
+    members: &[(&Transformer<B>, f32)],
+    src: Tensor<B, 2, Int>,
+    src_padding: Tensor<B, 2, Bool>,
+    config: &BeamConfig,
+) -> Vec<Vec<Hypothesis>> {
     let [n_inputs, _] = src.dims();
+    let mut scorer = TransformerScorer::ensemble(members, src, src_padding);
     let config = BeamConfig {
-        max_steps: config.max_steps.min(model.max_len()),
+        max_steps: config.max_steps.min(scorer.max_len()),
         ..*config
     };
-    let mut scorer = TransformerScorer::new(model, src, src_padding);
     beam_search(&mut scorer, n_inputs, &config)
 }
 

@@ -18,10 +18,25 @@ pub fn greedy<B: Backend>(
     src_padding: Tensor<B, 2, Bool>,
     max_steps: usize,
 ) -> Vec<Hypothesis> {
+    greedy_ensemble(&[(model, 1.0)], src, src_padding, max_steps)
+}
+
+/// [`greedy`] with an ensemble, `(model, weight)`: each step takes the most likely token of the
+/// members' weighted average log-probabilities ([`Stepper::next_log_probs`]).
+///
+/// # Shapes
+/// - `src`, `src_padding`: `[batch, src_len]`
+/// - output: `batch` hypotheses
+pub fn greedy_ensemble<B: Backend>(
+    members: &[(&Transformer<B>, f32)],
+    src: Tensor<B, 2, Int>,
+    src_padding: Tensor<B, 2, Bool>,
+    max_steps: usize,
+) -> Vec<Hypothesis> {
     let [batch, _src_len] = src.dims();
     let device = src.device();
-    let max_steps = max_steps.min(model.max_len());
-    let mut stepper = Stepper::new(model, src, src_padding);
+    let mut stepper = Stepper::ensemble(members, src, src_padding);
+    let max_steps = max_steps.min(stepper.max_len());
     let mut hyps = vec![
         Hypothesis {
             tokens: Vec::new(),

@@ -9,8 +9,8 @@ pub mod greedy;
 pub mod hf_beam;
 pub mod step;
 
-pub use beam::{beam, beam_search, BeamConfig, Scorer, TransformerScorer};
-pub use greedy::greedy;
+pub use beam::{beam, beam_ensemble, beam_search, BeamConfig, Scorer, TransformerScorer};
+pub use greedy::{greedy, greedy_ensemble};
 pub use step::Stepper;
 
 use crate::model::Transformer;
@@ -135,10 +135,31 @@ impl Decoding {
         src: Tensor<B, 2, Int>,
         src_padding: Tensor<B, 2, Bool>,
     ) -> Vec<Vec<Hypothesis>> {
-        // Outputs stop at the model's positions; END must fit too.
-        let max_steps = self.max_steps.min(model.max_len().saturating_sub(1));
+        self.run_ensemble(&[(model, 1.0)], src, src_padding)
+    }
+
+    /// [`Decoding::run`] with an ensemble, `(model, weight)`: every step scores the members'
+    /// weighted average log-probabilities (weights normalised to sum 1), each member with its
+    /// own KV cache. One member of weight 1 is the model alone.
+    ///
+    /// # Shapes
+    /// - `src`, `src_padding`: `[batch, src_len]`
+    /// - output: `batch` lists
+    pub fn run_ensemble<B: Backend>(
+        &self,
+        members: &[(&Transformer<B>, f32)],
+        src: Tensor<B, 2, Int>,
+        src_padding: Tensor<B, 2, Bool>,
+    ) -> Vec<Vec<Hypothesis>> {
+        // Outputs stop at the members' positions; END must fit too.
+        let max_len = members
+            .iter()
+            .map(|(m, _)| m.max_len())
+            .min()
+            .expect("an ensemble has at least one member");
+        let max_steps = self.max_steps.min(max_len.saturating_sub(1));
         match self.strategy {
-            Strategy::Greedy => greedy(model, src, src_padding, max_steps)
+            Strategy::Greedy => greedy_ensemble(members, src, src_padding, max_steps)
                 .into_iter()
                 .map(|h| vec![h])
                 .collect(),
@@ -146,8 +167,8 @@ impl Decoding {
                 beam: size,
                 nbest,
                 lenpen,
-            } => beam(
-                model,
+            } => beam_ensemble(
+                members,
                 src,
                 src_padding,
                 &BeamConfig {
@@ -166,7 +187,7 @@ impl Decoding {
                 forced_eos,
             } => {
                 let [n_inputs, _] = src.dims();
-                let mut scorer = TransformerScorer::new(model, src, src_padding);
+                let mut scorer = TransformerScorer::ensemble(members, src, src_padding);
                 // max_length counts the start token; the tokens before END fit max_steps.
                 let max_length = max_length.min(max_steps.saturating_add(2));
                 let config = hf_beam::HfBeamConfig {
