@@ -226,6 +226,7 @@ fn train_in_process(json: &str, dir: &Path, name: &str, strategy: &Rearranged) -
         plain: true,
         interrupter: None,
         init: None,
+        distill: None,
     };
     seq2seq::train::run_with::<AB>(resolved_config(json), &options, strategy).unwrap();
     out

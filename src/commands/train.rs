@@ -35,6 +35,17 @@ pub struct TrainArgs {
     /// Subword vocabulary size (reserved symbols included).
     #[arg(long)]
     vocab_size: Option<usize>,
+    /// Sequence-level knowledge distillation: train on this model's beam outputs for the
+    /// training sources instead of their references (the dev split keeps its references).
+    /// Repeat it for an ensemble teacher. Its outputs are cached in the run directory.
+    #[arg(long)]
+    teacher: Vec<PathBuf>,
+    /// Ensemble weights of the teachers, one per --teacher (default: uniform).
+    #[arg(long, value_delimiter = ',', requires = "teacher")]
+    teacher_weights: Option<Vec<f32>>,
+    /// The teacher's beam size.
+    #[arg(long, default_value_t = 5, requires = "teacher")]
+    teacher_beam: usize,
     /// Compute threads of this process (the CPU backends' thread pool; default: one per
     /// core). `--threads 1` lets k members of an ensemble train side by side, one a core,
     /// which beats one k-core process on small models (docs/g2p.md).
@@ -239,6 +250,11 @@ pub fn train(backend: BackendChoice, args: TrainArgs) -> Result<()> {
         plain: args.plain,
         interrupter: Some(ctrl_c_interrupter()),
         init: args.init.clone(),
+        distill: (!args.teacher.is_empty()).then(|| seq2seq::train::distill::Distillation {
+            teachers: args.teacher.clone(),
+            weights: args.teacher_weights.clone(),
+            beam: args.teacher_beam,
+        }),
     };
     let node = args.node.nodes.map(|nodes| seq2seq::train::NodeConfig {
         nodes,

@@ -6,6 +6,7 @@
 //! final weights ([`finish`]), score them on dev ([`crate::eval::evaluate`]), report.
 
 pub mod average;
+pub mod distill;
 pub mod finish;
 pub mod guard;
 pub mod learner;
@@ -58,6 +59,8 @@ pub enum TrainError {
     RunExists { dir: PathBuf, epoch: usize },
     #[error("{0} exists and is not a directory: choose another --out")]
     NotADirectory(PathBuf),
+    #[error("distillation failed")]
+    Distill(#[from] distill::DistillError),
     #[error("cannot write {path}")]
     Io {
         path: PathBuf,
@@ -93,6 +96,8 @@ pub struct TrainOptions {
     /// (with a fresh optimizer and schedule). The config's model must be the directory's
     /// ([`init_config`]).
     pub init: Option<PathBuf>,
+    /// Sequence-level distillation: the training targets are this teacher's outputs.
+    pub distill: Option<distill::Distillation>,
 }
 
 /// What a finished run measured.
@@ -109,6 +114,8 @@ pub struct TrainReport {
     pub dev_evaluated: usize,
     /// The epochs whose average is the final model (`average_last`), if averaged.
     pub averaged_epochs: Option<Vec<usize>>,
+    /// What distillation did to the training targets, if the run had a teacher.
+    pub distillation: Option<distill::DistillReport>,
 }
 
 pub(crate) fn encode_pairs(
@@ -332,7 +339,19 @@ pub fn run_with<B: AutodiffBackend>(
         None
     };
 
-    let corpus = load_corpus(&config, &run, options, leader)?;
+    let mut corpus = load_corpus(&config, &run, options, leader)?;
+    let distillation = match &options.distill {
+        Some(teacher) => Some(distill::distill::<B::InnerBackend>(
+            &mut corpus.train,
+            &corpus.codec,
+            config.data.task,
+            &corpus.tgt_vocab,
+            teacher,
+            leader.then_some(run.path()),
+            device.clone(),
+        )?),
+        None => None,
+    };
     config.model.src_vocab_size = corpus.src_vocab.len();
     config.model.tgt_vocab_size = corpus.tgt_vocab.len();
     config.model.validate()?;
@@ -462,6 +481,7 @@ pub fn run_with<B: AutodiffBackend>(
             dev_exact_match: None,
             dev_evaluated: 0,
             averaged_epochs: None,
+            distillation,
         });
     }
 
@@ -530,6 +550,7 @@ pub fn run_with<B: AutodiffBackend>(
         dev_exact_match: dev.as_ref().map(|r| r.exact_match),
         dev_evaluated: dev.as_ref().map_or(0, |r| r.items),
         averaged_epochs: chosen.averaged.map(|(epochs, _)| epochs),
+        distillation,
     };
     let report_path = options.out.join("train_report.json");
     crate::fsutil::write_atomic(

@@ -179,5 +179,6 @@ pub fn plain_options(dir: &std::path::Path, resume: bool) -> seq2seq::train::Tra
         plain: true,
         interrupter: None,
         init: None,
+        distill: None,
     }
 }
