@@ -115,8 +115,7 @@ pub fn hf_beam_search<S: Scorer>(
                     }
                 }
             }
-            candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
-            candidates.truncate(2 * k);
+            let candidates = super::beam::best_candidates(candidates, 2 * k);
             let hits = |token: usize| token == END || at_limit;
             // Finished: END extensions among the best k (every extension at the limit).
             let full = input.finished.len() == k;
