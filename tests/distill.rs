@@ -50,21 +50,25 @@ fn training_targets_become_the_teachers_beam_outputs_and_are_cached() {
     });
     let original = pairs.clone();
     let n = pairs.len();
+    // distill() over these pairs' codec and vocabulary, cached in `root` when `cache`.
+    let run = |pairs: &mut Vec<Pair>, task: TaskKind, teach: &Distillation, cache: bool| {
+        let dir: &Path = &root;
+        distill::<B>(
+            pairs,
+            &codec,
+            task,
+            &tgt_vocab,
+            teach,
+            cache.then_some(dir),
+            Default::default(),
+        )
+    };
     let teach = Distillation {
         teachers: vec![dir.clone()],
         weights: None,
         beam: 3,
     };
-    let report = distill::<B>(
-        &mut pairs,
-        &codec,
-        TaskKind::Copy,
-        &tgt_vocab,
-        &teach,
-        Some(&root),
-        Default::default(),
-    )
-    .unwrap();
+    let report = run(&mut pairs, TaskKind::Copy, &teach, true).unwrap();
 
     // What the teacher says for each source, decoded here on its own.
     let decoding = Decoding::new(3, 1, 0.0).unwrap();
@@ -101,16 +105,7 @@ fn training_targets_become_the_teachers_beam_outputs_and_are_cached() {
     assert_eq!(text.lines().count(), n + 1);
     assert!(text.starts_with("# seq2seq distilled targets: teachers "));
     let mut again = original.clone();
-    let second = distill::<B>(
-        &mut again,
-        &codec,
-        TaskKind::Copy,
-        &tgt_vocab,
-        &teach,
-        Some(&root),
-        Default::default(),
-    )
-    .unwrap();
+    let second = run(&mut again, TaskKind::Copy, &teach, true).unwrap();
     assert!(second.cached);
     assert_eq!(again, pairs);
     assert_eq!(second.changed, report.changed);
@@ -118,30 +113,12 @@ fn training_targets_become_the_teachers_beam_outputs_and_are_cached() {
     // Another teacher setting does not take the cache.
     let mut other = original.clone();
     let wider = Distillation { beam: 4, ..teach };
-    let third = distill::<B>(
-        &mut other,
-        &codec,
-        TaskKind::Copy,
-        &tgt_vocab,
-        &wider,
-        Some(&root),
-        Default::default(),
-    )
-    .unwrap();
+    let third = run(&mut other, TaskKind::Copy, &wider, true).unwrap();
     assert!(!third.cached);
 
     // A teacher of another task is refused.
     let mut g2p = original.clone();
-    let err = distill::<B>(
-        &mut g2p,
-        &codec,
-        TaskKind::G2p,
-        &tgt_vocab,
-        &wider,
-        None,
-        Default::default(),
-    )
-    .unwrap_err();
+    let err = run(&mut g2p, TaskKind::G2p, &wider, false).unwrap_err();
     assert!(err.to_string().contains("task"), "{err}");
 }
 

@@ -4,40 +4,14 @@
 mod common;
 
 use burn::prelude::*;
+use common::{batch, model};
 use seq2seq::decode::{Decoding, Stepper};
 use seq2seq::infer::{EnsembleError, Predictor};
-use seq2seq::model::mask::padding_mask_from_lengths;
-use seq2seq::model::{Transformer, TransformerConfig};
+use seq2seq::model::Transformer;
 use seq2seq::vocab::{BEGIN, PAD};
 use std::path::PathBuf;
 
 type B = seq2seq::backend::NdArray;
-
-/// A small random model: source vocabulary 12, target 9 (distinct sizes).
-fn model(seed: u64) -> Transformer<B> {
-    let device = Default::default();
-    B::seed(&device, seed);
-    TransformerConfig::new()
-        .with_src_vocab_size(12)
-        .with_tgt_vocab_size(9)
-        .with_d_model(16)
-        .with_n_heads(4)
-        .with_d_ff(32)
-        .with_n_encoder_layers(2)
-        .with_n_decoder_layers(2)
-        .with_dropout(0.0)
-        .with_max_len(20)
-        .init::<B>(&device)
-}
-
-fn batch() -> (Tensor<B, 2, Int>, Tensor<B, 2, Bool>) {
-    let device = Default::default();
-    let src = Tensor::<B, 2, Int>::from_data(
-        [[4i64, 5, 6, 7, 8], [9, 10, 11, 0, 0], [4, 4, 0, 0, 0]],
-        &device,
-    );
-    (src, padding_mask_from_lengths::<B>(&[5, 3, 2], 5, &device))
-}
 
 fn rows(t: Tensor<B, 2>) -> Vec<Vec<f32>> {
     let [_, vocab] = t.dims();

@@ -1,6 +1,7 @@
 //! `seq2seq bench`: the reference configuration, the G2P workload and the inference section
 //! against PyTorch and CTranslate2, printed as one table (and JSON).
 
+use super::describe;
 use anyhow::{Context, Result};
 use seq2seq::backend::BackendChoice;
 use seq2seq::infer::Predictor;
@@ -252,15 +253,6 @@ fn bench_workload(
         "pytorch_train_tokens_per_s": theirs,
         "ratio": theirs.map(|t| ours / t),
     }))
-}
-
-/// Model directories as one line for messages.
-fn describe(models: &[PathBuf]) -> String {
-    models
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(" + ")
 }
 
 /// The first `n` non-blank lines of `path`.

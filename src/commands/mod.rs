@@ -32,11 +32,7 @@ pub struct ModelArgs {
 impl ModelArgs {
     /// The model directories as one line for messages.
     pub fn describe(&self) -> String {
-        self.models
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" + ")
+        describe(&self.models)
     }
 
     /// Load the model, or the ensemble.
@@ -47,6 +43,15 @@ impl ModelArgs {
         seq2seq::infer::Predictor::<B>::load_ensemble(&self.models, self.weights.as_deref(), device)
             .with_context(|| format!("cannot load model {}", self.describe()))
     }
+}
+
+/// Model directories (an ensemble's members) as one line for messages.
+pub fn describe(models: &[PathBuf]) -> String {
+    models
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" + ")
 }
 
 /// Decoding options shared by `infer` and `eval`.

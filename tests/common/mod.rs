@@ -182,3 +182,35 @@ pub fn plain_options(dir: &std::path::Path, resume: bool) -> seq2seq::train::Tra
         distill: None,
     }
 }
+
+type NdArray = seq2seq::backend::NdArray;
+
+/// A small random model for decoding tests: source vocabulary 12, target 9 (distinct sizes).
+pub fn model(seed: u64) -> seq2seq::model::Transformer<NdArray> {
+    let device = Default::default();
+    NdArray::seed(&device, seed);
+    seq2seq::model::TransformerConfig::new()
+        .with_src_vocab_size(12)
+        .with_tgt_vocab_size(9)
+        .with_d_model(16)
+        .with_n_heads(4)
+        .with_d_ff(32)
+        .with_n_encoder_layers(2)
+        .with_n_decoder_layers(2)
+        .with_dropout(0.0)
+        .with_max_len(20)
+        .init::<NdArray>(&device)
+}
+
+/// Three sources of lengths 5, 3 and 2 for [`model`], padded to 5, and their padding mask.
+pub fn batch() -> (Tensor<NdArray, 2, Int>, Tensor<NdArray, 2, Bool>) {
+    let device = Default::default();
+    let src = Tensor::<NdArray, 2, Int>::from_data(
+        [[4i64, 5, 6, 7, 8], [9, 10, 11, 0, 0], [4, 4, 0, 0, 0]],
+        &device,
+    );
+    (
+        src,
+        seq2seq::model::mask::padding_mask_from_lengths::<NdArray>(&[5, 3, 2], 5, &device),
+    )
+}
