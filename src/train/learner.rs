@@ -1,6 +1,7 @@
 //! Putting burn-train's learner together: data loaders, metrics, checkpointing, early
 //! stopping, progress display, the optimizer and the schedule.
 
+use super::dashboard::Dashboard;
 use super::guard::DivergenceGuard;
 use super::renderer::PlainRenderer;
 use super::run_dir::RunDir;
@@ -26,6 +27,7 @@ use burn::train::{
     EarlyStoppingStrategy, Interrupter, Learner, LearnerModelRecord, LearnerOptimizerRecord,
     LearnerSchedulerRecord, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining,
 };
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -154,6 +156,13 @@ pub fn training<B: AutodiffBackend>(
     }
     if setup.plain {
         training = training.renderer(PlainRenderer::new(Duration::from_secs(10)));
+    } else if std::io::stdout().is_terminal() {
+        // Our dashboard instead of burn-train's, whose drawing thread spins (see dashboard.rs).
+        // A terminal that cannot be set up leaves burn-train's own choice.
+        match Dashboard::start(training.interrupter()) {
+            Ok(dashboard) => training = training.renderer(dashboard),
+            Err(e) => eprintln!("warning: no dashboard ({e}); using burn-train's renderer"),
+        }
     }
     training
 }

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 /// Running means of the metrics of one split within the current epoch.
 #[derive(Default)]
-struct Running {
+pub(crate) struct Running {
     sums: BTreeMap<String, (f64, f64)>,
 }
 
 impl Running {
-    fn add(&mut self, name: &str, entry: &NumericEntry) {
+    pub(crate) fn add(&mut self, name: &str, entry: &NumericEntry) {
         let (value, count) = match entry {
             NumericEntry::Value(v) => (*v, 1.0),
             NumericEntry::Aggregated {
@@ -32,6 +32,14 @@ impl Running {
         }
     }
 
+    /// The mean of `name` so far, if it has had a value.
+    pub(crate) fn mean(&self, name: &str) -> Option<f64> {
+        self.sums
+            .get(name)
+            .filter(|(_, n)| *n > 0.0)
+            .map(|(sum, n)| sum / n)
+    }
+
     fn line(&self) -> String {
         self.sums
             .iter()
@@ -42,7 +50,7 @@ impl Running {
     }
 }
 
-fn format_value(name: &str, value: f64) -> String {
+pub(crate) fn format_value(name: &str, value: f64) -> String {
     if name.to_lowercase().contains("learning rate") {
         format!("{value:.2e}")
     } else {
