@@ -15,8 +15,8 @@
 //! epoch's and the run's progress with speed and time left. `q` then `s` stops the training at
 //! the end of the iteration (the checkpoints of finished epochs are kept), as before.
 
-use super::renderer::{format_value, Running};
-use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
+use super::renderer::{format_value, value_and_count, MetricNames, Running};
+use burn::train::metric::{MetricDefinition, NumericEntry};
 use burn::train::renderer::{
     EvaluationName, EvaluationProgress, MetricState, MetricsRenderer, MetricsRendererEvaluation,
     MetricsRendererTraining, ProgressType, TrainingProgress,
@@ -83,7 +83,7 @@ enum Update {
 
 /// The dashboard as burn-train's learner sees it: forwards updates to the drawing thread.
 pub struct Dashboard {
-    names: HashMap<MetricId, String>,
+    names: MetricNames,
     sender: Sender<Update>,
     thread: Option<JoinHandle<()>>,
     summary: Option<LearnerSummary>,
@@ -102,7 +102,7 @@ impl Dashboard {
             .name("dashboard".into())
             .spawn(move || draw_loop(terminal, board, receiver))?;
         Ok(Self {
-            names: HashMap::new(),
+            names: MetricNames::default(),
             sender,
             thread: Some(thread),
             summary: None,
@@ -120,11 +120,7 @@ impl Dashboard {
             MetricState::Numeric(entry, numeric) => (entry, Some(numeric)),
             MetricState::Generic(entry) => (entry, None),
         };
-        let name = self
-            .names
-            .get(&entry.metric_id)
-            .cloned()
-            .unwrap_or_else(|| "metric".to_string());
+        let name = self.names.name(&entry.metric_id);
         self.send(match numeric {
             Some(entry) => Update::Numeric { pass, name, entry },
             None => Update::Text {
@@ -211,7 +207,7 @@ impl MetricsRenderer for Dashboard {
     }
 
     fn register_metric(&mut self, definition: MetricDefinition) {
-        self.names.insert(definition.metric_id, definition.name);
+        self.names.register(definition);
     }
 }
 
@@ -326,12 +322,7 @@ impl Board {
                     self.metrics.push(name.clone());
                 }
                 if pass == Pass::Train {
-                    let value = match entry {
-                        NumericEntry::Value(v) => v,
-                        NumericEntry::Aggregated {
-                            aggregated_value, ..
-                        } => aggregated_value,
-                    };
+                    let (value, _) = value_and_count(&entry);
                     let points = self.recent.entry(name.clone()).or_default();
                     if points.len() == RECENT_POINTS {
                         points.pop_front();

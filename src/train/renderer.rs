@@ -16,15 +16,38 @@ pub(crate) struct Running {
     sums: BTreeMap<String, (f64, f64)>,
 }
 
+/// A numeric entry's value and the number of items it stands for.
+pub(crate) fn value_and_count(entry: &NumericEntry) -> (f64, f64) {
+    match entry {
+        NumericEntry::Value(v) => (*v, 1.0),
+        NumericEntry::Aggregated {
+            aggregated_value,
+            count,
+        } => (*aggregated_value, *count as f64),
+    }
+}
+
+/// Metric names by id, as the learner registers them.
+#[derive(Default)]
+pub(crate) struct MetricNames(HashMap<MetricId, String>);
+
+impl MetricNames {
+    pub(crate) fn register(&mut self, definition: MetricDefinition) {
+        self.0.insert(definition.metric_id, definition.name);
+    }
+
+    /// The registered name of `id` ("metric" for one never registered).
+    pub(crate) fn name(&self, id: &MetricId) -> String {
+        self.0
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| "metric".to_string())
+    }
+}
+
 impl Running {
     pub(crate) fn add(&mut self, name: &str, entry: &NumericEntry) {
-        let (value, count) = match entry {
-            NumericEntry::Value(v) => (*v, 1.0),
-            NumericEntry::Aggregated {
-                aggregated_value,
-                count,
-            } => (*aggregated_value, *count as f64),
-        };
+        let (value, count) = value_and_count(entry);
         if value.is_finite() || value.is_nan() {
             let slot = self.sums.entry(name.to_string()).or_insert((0.0, 0.0));
             slot.0 += value * count;
@@ -60,7 +83,7 @@ pub(crate) fn format_value(name: &str, value: f64) -> String {
 
 /// Prints compact progress lines to stdout.
 pub struct PlainRenderer {
-    names: HashMap<MetricId, String>,
+    names: MetricNames,
     train: Running,
     valid: Running,
     last_print: Instant,
@@ -76,7 +99,7 @@ impl PlainRenderer {
     /// A renderer that prints at most one progress line per `every`, plus one per epoch end.
     pub fn new(every: Duration) -> Self {
         Self {
-            names: HashMap::new(),
+            names: MetricNames::default(),
             train: Running::default(),
             valid: Running::default(),
             last_print: Instant::now(),
@@ -89,11 +112,7 @@ impl PlainRenderer {
 
     fn record(&mut self, valid: bool, state: MetricState) {
         if let MetricState::Numeric(entry, numeric) = state {
-            let name = self
-                .names
-                .get(&entry.metric_id)
-                .cloned()
-                .unwrap_or_else(|| "metric".to_string());
+            let name = self.names.name(&entry.metric_id);
             let running = if valid {
                 &mut self.valid
             } else {
@@ -178,6 +197,6 @@ impl MetricsRenderer for PlainRenderer {
     fn manual_close(&mut self) {}
 
     fn register_metric(&mut self, definition: MetricDefinition) {
-        self.names.insert(definition.metric_id, definition.name);
+        self.names.register(definition);
     }
 }
