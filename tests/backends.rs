@@ -96,6 +96,61 @@ fn permuted_copies_on_flex_equal_ndarrays() {
     }
 }
 
+/// Beam search and greedy decoding on flex give ndarray's hypotheses: flex's patched matmul
+/// (output buffers not zero-filled first) and select (the KV cache reordered with bulk row
+/// copies), and the cache regrouping of beam search (one cross-attention entry per input).
+#[cfg(feature = "flex")]
+#[test]
+fn decoding_on_flex_equals_ndarrays() {
+    use seq2seq::decode::{beam, greedy, BeamConfig};
+    type Flex = seq2seq::backend::Flex;
+    let dir = std::env::temp_dir().join(format!("seq2seq-flex-decoding-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let weights = dir.join("model.safetensors");
+    let reference = common::model(11);
+    seq2seq::store::save_weights(&reference, &weights).unwrap();
+    let config = seq2seq::model::TransformerConfig::new()
+        .with_src_vocab_size(12)
+        .with_tgt_vocab_size(9)
+        .with_d_model(16)
+        .with_n_heads(4)
+        .with_d_ff(32)
+        .with_n_encoder_layers(2)
+        .with_n_decoder_layers(2)
+        .with_dropout(0.0)
+        .with_max_len(20);
+    let device = Default::default();
+    let model = load_weights(config.init::<Flex>(&device), &weights).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let (src, padding) = common::batch();
+    let flex_src = Tensor::<Flex, 2, Int>::from_data(src.to_data(), &device);
+    let flex_padding = Tensor::<Flex, 2, Bool>::from_data(padding.to_data(), &device);
+    let config = BeamConfig {
+        beam: 3,
+        nbest: 3,
+        lenpen: 0.6,
+        max_steps: 12,
+    };
+    let ours = beam(&model, flex_src.clone(), flex_padding.clone(), &config);
+    let theirs = beam(&reference, src.clone(), padding.clone(), &config);
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        assert_eq!(a.len(), b.len(), "input {i}: n-best sizes");
+        for (x, y) in a.iter().zip(b) {
+            assert_eq!(x.tokens, y.tokens, "input {i}");
+            assert!(
+                (x.log_prob - y.log_prob).abs() < 1e-4,
+                "input {i}: {x:?} vs {y:?}"
+            );
+        }
+    }
+    let ours = greedy(&model, flex_src, flex_padding, 12);
+    let theirs = greedy(&reference, src, padding, 12);
+    let tokens = |h: &[seq2seq::decode::Hypothesis]| -> Vec<Vec<usize>> {
+        h.iter().map(|h| h.tokens.clone()).collect()
+    };
+    assert_eq!(tokens(&ours), tokens(&theirs));
+}
+
 #[cfg(feature = "wgpu")]
 #[test]
 fn pytorch_fixtures_pass_on_wgpu() {

@@ -232,6 +232,86 @@ fn cache_select_reorders_batch_rows() {
     assert!(max_diff(&a[..13], &b[13..]) < 1e-6 && max_diff(&a[13..], &b[..13]) < 1e-6);
 }
 
+/// Beam search keeps one cross-attention entry per input and reads it with the input's beams
+/// as queries (`DecoderCache::regroup`): the same logits and cross-attention weights as
+/// copying the entry to every beam row (`select`), through widening, reordering within
+/// inputs, and an input leaving.
+#[test]
+fn grouped_cross_attention_equals_one_entry_per_row() {
+    let device = Default::default();
+    B::seed(&device, 7);
+    let model = config(false).init::<B>(&device);
+    let index = |rows: &[i64]| Tensor::<B, 1, Int>::from_data(rows, &device);
+    // 2 inputs, src_len 5 (the second padded after 3), 3 beams each.
+    let src = tokens(&[&[4, 5, 6, 7, 8], &[9, 10, 4, 0, 0]], &device);
+    let pad = padding_mask_from_lengths::<B>(&[5, 3], 5, &device);
+    let memory = model.encode(src, Some(pad.clone())).memory;
+    let mut first = DecoderCache::new(model.n_decoder_layers());
+    model.decode(
+        tokens(&[&[1], &[1]], &device),
+        &memory,
+        Some(pad.clone()),
+        None,
+        Some(&mut first),
+    );
+
+    // (rows kept, entries kept by the grouped cache, next tokens)
+    let steps: [(&[i64], Option<&[i64]>, &[i64]); 3] = [
+        (&[0, 0, 0, 1, 1, 1], None, &[4, 5, 6, 7, 8, 9]),
+        (&[2, 0, 1, 5, 3, 4], None, &[10, 4, 5, 6, 7, 8]),
+        (&[3, 4, 5], Some(&[1]), &[9, 10, 4]),
+    ];
+    let mut per_row = first.clone();
+    let mut grouped = first;
+    let (mut entry_memory, mut entry_pad) = (memory, pad);
+    // Entry of each row of the per-row path, to move its memory and padding.
+    let mut row_entry: Vec<i64> = vec![0, 1];
+    for (step, (rows, entries, next)) in steps.into_iter().enumerate() {
+        row_entry = rows.iter().map(|&r| row_entry[r as usize]).collect();
+        let entry_rows = index(&row_entry);
+        let row_memory = entry_memory.clone().select(0, entry_rows.clone());
+        let row_pad = entry_pad.clone().select(0, entry_rows);
+        per_row = per_row.select(index(rows));
+        if let Some(entries) = entries {
+            entry_memory = entry_memory.select(0, index(entries));
+            entry_pad = entry_pad.select(0, index(entries));
+            row_entry = row_entry.iter().map(|_| 0).collect();
+        }
+        grouped = grouped.regroup(Some(index(rows)), entries.map(index), 3);
+        assert_eq!(grouped.cross_group(), 3);
+        assert_eq!(per_row.cross_group(), 1);
+        let next: Vec<&[i64]> = next.chunks(1).collect();
+        let a = model.decode(
+            tokens(&next, &device),
+            &row_memory,
+            Some(row_pad.clone()),
+            None,
+            Some(&mut per_row),
+        );
+        let b = model.decode(
+            tokens(&next, &device),
+            &entry_memory,
+            Some(entry_pad.clone()),
+            None,
+            Some(&mut grouped),
+        );
+        // rows, heads 2, one query, src_len 5
+        assert_eq!(b.cross_weights[2].dims(), [rows.len(), 2, 1, 5]);
+        let logits = max_diff(
+            &values(model.generate(a.hidden)),
+            &values(model.generate(b.hidden)),
+        );
+        let weights = max_diff(
+            &values(a.cross_weights[1].clone()),
+            &values(b.cross_weights[1].clone()),
+        );
+        assert!(
+            logits < 1e-5 && weights < 1e-6,
+            "step {step}: logits differ by {logits}, cross weights by {weights}"
+        );
+    }
+}
+
 #[test]
 fn shared_embeddings_and_tied_generator_have_fewer_parameters() {
     use burn::module::Module;

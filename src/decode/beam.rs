@@ -254,11 +254,7 @@ impl<B: Backend> Scorer for TransformerScorer<'_, B> {
     ) -> Vec<Vec<f32>> {
         let rows = prefixes.len();
         if let Some(parents) = parents {
-            let index: Vec<i64> = parents.iter().map(|&p| p as i64).collect();
-            self.stepper.keep(Tensor::<B, 1, Int>::from_data(
-                TensorData::new(index, [rows]),
-                &self.device,
-            ));
+            self.stepper.keep(parents);
         }
         let last: Vec<i64> = prefixes
             .iter()

@@ -68,11 +68,7 @@ pub fn greedy_ensemble<B: Backend>(
             break;
         }
         if going.len() < rows.len() {
-            let index: Vec<i64> = going.iter().map(|&r| r as i64).collect();
-            stepper.keep(Tensor::from_data(
-                TensorData::new(index, [going.len()]),
-                &device,
-            ));
+            stepper.keep(&going);
             rows = going.iter().map(|&r| rows[r]).collect();
         }
         let next: Vec<i64> = going.iter().map(|&r| best[r].0 as i64).collect();

@@ -22,6 +22,9 @@ pub struct Stepper<'a, B: Backend> {
     weights: Vec<f32>,
     /// Added to the log-probabilities: `-inf` at PAD and BEGIN, 0 elsewhere.
     forbidden: Tensor<B, 3>,
+    /// The cross-attention entry (encoder output, source padding, cross keys and values)
+    /// each row reads: rows of one input share their input's entry.
+    entry_of_row: Vec<usize>,
 }
 
 impl<'a, B: Backend> Stepper<'a, B> {
@@ -57,6 +60,7 @@ impl<'a, B: Backend> Stepper<'a, B> {
         bias[BEGIN] = f32::NEG_INFINITY;
         let forbidden = Tensor::<B, 3>::from_data(TensorData::new(bias, [1, 1, vocab]), &device);
         let total: f32 = members.iter().map(|(_, w)| w).sum();
+        let [rows, _] = src.dims();
         Self {
             members: members
                 .iter()
@@ -69,6 +73,7 @@ impl<'a, B: Backend> Stepper<'a, B> {
                 .collect(),
             weights: members.iter().map(|(_, w)| w / total).collect(),
             forbidden,
+            entry_of_row: (0..rows).collect(),
         }
     }
 
@@ -83,21 +88,32 @@ impl<'a, B: Backend> Stepper<'a, B> {
 
     /// Continue with rows `index` of the previous step, in that order: finished rows leave the
     /// batch so later steps do not compute them, beams move, rows repeat as one row per input
-    /// widens into a beam. Every member's source padding and cache follow.
-    ///
-    /// # Shapes
-    /// - `index`: `[kept_rows]`
-    pub fn keep(&mut self, index: Tensor<B, 1, Int>) {
+    /// widens into a beam. Every member's self-attention cache follows the rows; the
+    /// encoder-side state (encoder output, source padding, cross-attention keys and values)
+    /// is kept once per input and copied only when inputs leave (see [`Regrouping`]).
+    pub fn keep(&mut self, index: &[usize]) {
+        let plan = Regrouping::plan(&self.entry_of_row, index);
+        let device = self.forbidden.device();
+        let tensor = |values: &[usize]| {
+            let values: Vec<i64> = values.iter().map(|&v| v as i64).collect();
+            let len = values.len();
+            Tensor::<B, 1, Int>::from_data(TensorData::new(values, [len]), &device)
+        };
+        let rows = plan.rows_changed.then(|| tensor(index));
+        let entries = plan.entries_changed.then(|| tensor(&plan.entries));
         for member in &mut self.members {
-            // The encoder output is read at the first step only (the cache then holds each
-            // layer's cross-attention keys and values): later, it is not worth copying.
-            if member.cache.len == 0 {
-                member.memory = member.memory.clone().select(0, index.clone());
+            if let Some(entries) = &entries {
+                // The encoder output is read at the first step only (the cache then holds each
+                // layer's cross-attention keys and values): later, it is not worth copying.
+                if member.cache.len == 0 {
+                    member.memory = member.memory.clone().select(0, entries.clone());
+                }
+                member.src_padding = member.src_padding.clone().select(0, entries.clone());
             }
             let cache = std::mem::replace(&mut member.cache, DecoderCache::new(0));
-            member.cache = cache.select(index.clone());
-            member.src_padding = member.src_padding.clone().select(0, index.clone());
+            member.cache = cache.regroup(rows.clone(), entries.clone(), plan.group);
         }
+        self.entry_of_row = plan.entry_of_row;
     }
 
     /// Log-probabilities of the token after `last` (each row's newest token): with several
@@ -142,6 +158,74 @@ impl<'a, B: Backend> Stepper<'a, B> {
     }
 }
 
+/// How [`Stepper::keep`] moves the encoder-side state when rows move.
+///
+/// The rows of one input read the same cross-attention keys and values, so they are kept
+/// once per input ("entry") while every input's rows are consecutive and equally many (`group`
+/// of them): the rows of a step are then read as `group` queries of their entry. Reordering
+/// beams within an input or widening one row per input into a beam copies no entry; inputs
+/// leaving copy the remaining entries (one per input, not one per row). Any other layout
+/// falls back to one entry per row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Regrouping {
+    /// Entries of the previous step kept, in order (when `entries_changed`).
+    pub entries: Vec<usize>,
+    /// Rows that read one entry.
+    pub group: usize,
+    /// The entry each new row reads.
+    pub entry_of_row: Vec<usize>,
+    /// Whether the entries must be copied (otherwise they stay as they are).
+    pub entries_changed: bool,
+    /// Whether the rows move (otherwise `index` is the identity).
+    pub rows_changed: bool,
+}
+
+impl Regrouping {
+    /// New row `i` continues old row `index[i]`, which read entry `entry_of_row[index[i]]`.
+    pub fn plan(entry_of_row: &[usize], index: &[usize]) -> Self {
+        let wanted: Vec<usize> = index.iter().map(|&row| entry_of_row[row]).collect();
+        let n_entries = entry_of_row.iter().max().map_or(0, |&e| e + 1);
+        let rows_changed =
+            index.len() != entry_of_row.len() || index.iter().enumerate().any(|(i, &row)| i != row);
+        // Runs of equal entries: (entry, rows).
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for &entry in &wanted {
+            match runs.last_mut() {
+                Some((last, count)) if *last == entry => *count += 1,
+                _ => runs.push((entry, 1)),
+            }
+        }
+        let group = runs.first().map_or(1, |&(_, count)| count);
+        let grouped = runs.iter().all(|&(_, count)| count == group)
+            && runs.windows(2).all(|pair| pair[0].0 < pair[1].0);
+        let old_group = entry_of_row.len() / n_entries.max(1);
+        if grouped {
+            let entries: Vec<usize> = runs.iter().map(|&(entry, _)| entry).collect();
+            let entries_changed = entries.len() != n_entries
+                || entries.iter().enumerate().any(|(i, &entry)| i != entry);
+            Self {
+                entry_of_row: (0..entries.len())
+                    .flat_map(|entry| std::iter::repeat_n(entry, group))
+                    .collect(),
+                entries,
+                group,
+                entries_changed,
+                rows_changed,
+            }
+        } else {
+            Self {
+                entry_of_row: (0..wanted.len()).collect(),
+                entries_changed: old_group != 1
+                    || wanted.len() != n_entries
+                    || wanted.iter().enumerate().any(|(i, &entry)| i != entry),
+                entries: wanted,
+                group: 1,
+                rows_changed,
+            }
+        }
+    }
+}
+
 /// Log-probabilities brought to the host in one read, row-major, and the vocabulary size.
 ///
 /// # Shapes
@@ -154,4 +238,49 @@ pub fn to_host<B: Backend>(log_probs: Tensor<B, 2>) -> (Vec<f32>, usize) {
         .to_vec()
         .expect("f32 log-probabilities");
     (values, vocab)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Regrouping;
+
+    #[test]
+    fn beams_share_their_input_entry_until_inputs_leave() {
+        // Step 1: one row per input (3 inputs); widening to beams of 2 copies no entry.
+        let widen = Regrouping::plan(&[0, 1, 2], &[0, 0, 1, 1, 2, 2]);
+        assert_eq!(widen.group, 2);
+        assert!(!widen.entries_changed && widen.rows_changed);
+        assert_eq!(widen.entry_of_row, vec![0, 0, 1, 1, 2, 2]);
+        // Beams reordered within their inputs: no entry copied.
+        let reorder = Regrouping::plan(&widen.entry_of_row, &[1, 0, 2, 3, 5, 5]);
+        assert_eq!((reorder.group, reorder.entries_changed), (2, false));
+        // Unchanged rows: nothing moves at all.
+        let same = Regrouping::plan(&reorder.entry_of_row, &[0, 1, 2, 3, 4, 5]);
+        assert!(!same.rows_changed && !same.entries_changed);
+        // The middle input is done: its entry leaves, the others are renumbered.
+        let leave = Regrouping::plan(&same.entry_of_row, &[1, 0, 4, 5]);
+        assert_eq!(leave.entries, vec![0, 2]);
+        assert!(leave.entries_changed);
+        assert_eq!(
+            (leave.group, leave.entry_of_row.clone()),
+            (2, vec![0, 0, 1, 1])
+        );
+    }
+
+    #[test]
+    fn uneven_beams_fall_back_to_one_entry_per_row() {
+        // Input 0 keeps 2 beams, input 1 only 1 (e.g. a tiny vocabulary ran out).
+        let uneven = Regrouping::plan(&[0, 0, 1, 1], &[0, 1, 2]);
+        assert_eq!(uneven.group, 1);
+        assert_eq!(uneven.entries, vec![0, 0, 1]);
+        assert!(uneven.entries_changed);
+        assert_eq!(uneven.entry_of_row, vec![0, 1, 2]);
+        // Greedy rows leaving (group 1 throughout): the entries follow the rows.
+        let greedy = Regrouping::plan(&[0, 1, 2, 3], &[0, 2, 3]);
+        assert_eq!((greedy.group, greedy.entries.clone()), (1, vec![0, 2, 3]));
+        assert!(greedy.entries_changed);
+        // Inputs out of order are not groups either.
+        let swapped = Regrouping::plan(&[0, 1], &[1, 0]);
+        assert_eq!((swapped.group, swapped.entries.clone()), (1, vec![1, 0]));
+    }
 }

@@ -5,7 +5,7 @@
 //! The same forward serves training (whole target at once, causal mask) and step-by-step decoding
 //! (an explicit [`DecoderCache`] holding each layer's keys and values).
 
-use super::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
+use super::attention::{MhaOutput, MultiHeadAttention, MultiHeadAttentionConfig};
 use super::dropout::{Dropout, DropoutConfig};
 use super::feed_forward::{Activation, FeedForward, FeedForwardConfig};
 use super::sublayer::Sublayer;
@@ -63,12 +63,16 @@ pub struct LayerCache<B: Backend> {
     /// each `[batch, n_heads, decoded_len, d_head]`.
     pub self_kv: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
     /// Cross-attention keys and values of the encoder output, computed at the first step,
-    /// each `[batch, n_heads, src_len, d_head]`.
+    /// each `[entries, n_heads, src_len, d_head]`: one entry per `cross_group` rows.
     pub cross_kv: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
+    /// Rows that read one cross-attention entry: rows `e * g .. (e + 1) * g` read entry `e`.
+    /// The beams of one input share its encoder output, so beam search keeps one entry per
+    /// input and attends with its `g` beams as `g` queries of that entry (no copy per beam).
+    pub cross_group: usize,
 }
 
 /// The incremental decoding state of the whole stack: an explicit value, so beam search can
-/// reorder it with [`DecoderCache::select`].
+/// reorder it with [`DecoderCache::select`] or [`DecoderCache::regroup`].
 #[derive(Debug, Clone)]
 pub struct DecoderCache<B: Backend> {
     pub layers: Vec<LayerCache<B>>,
@@ -84,24 +88,59 @@ impl<B: Backend> DecoderCache<B> {
                 .map(|_| LayerCache {
                     self_kv: None,
                     cross_kv: None,
+                    cross_group: 1,
                 })
                 .collect(),
             len: 0,
         }
     }
 
-    /// Keep (and repeat or reorder) batch rows: row `i` of the result is row `indices[i]`.
+    /// Rows per cross-attention entry (see [`LayerCache::cross_group`]).
+    pub fn cross_group(&self) -> usize {
+        self.layers.first().map_or(1, |layer| layer.cross_group)
+    }
+
+    /// Keep (and repeat or reorder) batch rows: row `i` of the result is row `indices[i]`, with
+    /// a cross-attention entry of its own (group 1).
     pub fn select(self, indices: Tensor<B, 1, Int>) -> Self {
-        let pick = |kv: Option<(Tensor<B, 4>, Tensor<B, 4>)>| {
-            kv.map(|(k, v)| (k.select(0, indices.clone()), v.select(0, indices.clone())))
+        let group = self.cross_group();
+        let entries = if group == 1 {
+            indices.clone()
+        } else {
+            indices.clone().div_scalar(group as i64)
         };
+        self.regroup(Some(indices), Some(entries), 1)
+    }
+
+    /// Row `i` of the result is row `rows[i]` (self-attention keys and values); the
+    /// cross-attention entries are `entries` of this cache, read by `group` consecutive rows
+    /// each. `None` keeps the rows or the entries as they are (no copy).
+    ///
+    /// # Shapes
+    /// - `rows`: `[new_rows]`; `entries`: `[new_rows / group]`
+    pub fn regroup(
+        self,
+        rows: Option<Tensor<B, 1, Int>>,
+        entries: Option<Tensor<B, 1, Int>>,
+        group: usize,
+    ) -> Self {
+        let pick =
+            |kv: Option<(Tensor<B, 4>, Tensor<B, 4>)>, index: &Option<Tensor<B, 1, Int>>| match (
+                kv, index,
+            ) {
+                (Some((k, v)), Some(index)) => {
+                    Some((k.select(0, index.clone()), v.select(0, index.clone())))
+                }
+                (kv, _) => kv,
+            };
         Self {
             layers: self
                 .layers
                 .into_iter()
                 .map(|layer| LayerCache {
-                    self_kv: pick(layer.self_kv),
-                    cross_kv: pick(layer.cross_kv),
+                    self_kv: pick(layer.self_kv, &rows),
+                    cross_kv: pick(layer.cross_kv, &entries),
+                    cross_group: group,
                 })
                 .collect(),
             len: self.len,
@@ -161,9 +200,10 @@ type LayerOutput<B> = (Tensor<B, 3>, Tensor<B, 4>, Tensor<B, 4>);
 impl<B: Backend> DecoderLayer<B> {
     /// # Shapes
     /// - `x`: `[batch, tgt_len, d_model]` (the new positions only when a cache is given)
-    /// - `memory`: `[batch, src_len, d_model]` (unused once the cache holds the cross keys/values)
+    /// - `memory`: `[batch, src_len, d_model]` (unused once the cache holds the cross keys/values);
+    ///   with a cache whose `cross_group` is `g`: `[batch / g, src_len, d_model]`
     /// - `self_mask`: `[batch or 1, 1, tgt_len, decoded_len]`, causal (+ target padding)
-    /// - `cross_mask`: `[batch, 1, 1, src_len]`, source padding
+    /// - `cross_mask`: `[batch, 1, 1, src_len]`, source padding (`[batch / g, ...]` as `memory`)
     /// - output: `[batch, tgt_len, d_model]` and the weights of both attentions
     pub fn forward(
         &self,
@@ -191,7 +231,7 @@ impl<B: Backend> DecoderLayer<B> {
         let x = sub.output(&self.norm1, &self.dropout, x, attn.context);
 
         // Cross-attention: queries from the decoder, keys/values from the encoder output.
-        let q = self.cross_attn.project_query(sub.input(&self.norm2, &x));
+        let group = cache.as_ref().map_or(1, |c| c.cross_group);
         let (k, v) = match cache {
             Some(LayerCache {
                 cross_kv: Some(kv), ..
@@ -203,7 +243,28 @@ impl<B: Backend> DecoderLayer<B> {
             }
             None => self.cross_attn.project_key_value(memory.clone()),
         };
-        let cross = self.cross_attn.attend(q, k, v, cross_mask);
+        let query = sub.input(&self.norm2, &x);
+        let cross = if group == 1 {
+            self.cross_attn
+                .attend(self.cross_attn.project_query(query), k, v, cross_mask)
+        } else {
+            // `group` rows of one step read one entry: as `group` queries of one row.
+            let [rows, tgt_len, d_model] = query.dims();
+            let entries = rows / group;
+            let q =
+                self.cross_attn
+                    .project_query(query.reshape([entries, group * tgt_len, d_model]));
+            let out = self.cross_attn.attend(q, k, v, cross_mask);
+            let [_, n_heads, _, src_len] = out.weights.dims();
+            MhaOutput {
+                context: out.context.reshape([rows, tgt_len, d_model]),
+                weights: out
+                    .weights
+                    .reshape([entries, n_heads, group, tgt_len, src_len])
+                    .swap_dims(1, 2)
+                    .reshape([rows, n_heads, tgt_len, src_len]),
+            }
+        };
         let x = sub.output(&self.norm2, &self.dropout, x, cross.context);
 
         let ff = self.ffn.forward(sub.input(&self.norm3, &x));
