@@ -255,8 +255,9 @@ fn grouped_cross_attention_equals_one_entry_per_row() {
         Some(&mut first),
     );
 
-    // (rows kept, entries kept by the grouped cache, next tokens)
-    let steps: [(&[i64], Option<&[i64]>, &[i64]); 3] = [
+    /// Rows kept, entries kept by the grouped cache (`None`: all), next tokens.
+    type Step<'a> = (&'a [i64], Option<&'a [i64]>, &'a [i64]);
+    let steps: [Step; 3] = [
         (&[0, 0, 0, 1, 1, 1], None, &[4, 5, 6, 7, 8, 9]),
         (&[2, 0, 1, 5, 3, 4], None, &[10, 4, 5, 6, 7, 8]),
         (&[3, 4, 5], Some(&[1]), &[9, 10, 4]),
