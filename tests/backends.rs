@@ -109,18 +109,8 @@ fn decoding_on_flex_equals_ndarrays() {
     let weights = dir.join("model.safetensors");
     let reference = common::model(11);
     seq2seq::store::save_weights(&reference, &weights).unwrap();
-    let config = seq2seq::model::TransformerConfig::new()
-        .with_src_vocab_size(12)
-        .with_tgt_vocab_size(9)
-        .with_d_model(16)
-        .with_n_heads(4)
-        .with_d_ff(32)
-        .with_n_encoder_layers(2)
-        .with_n_decoder_layers(2)
-        .with_dropout(0.0)
-        .with_max_len(20);
     let device = Default::default();
-    let model = load_weights(config.init::<Flex>(&device), &weights).unwrap();
+    let model = load_weights(common::model_config().init::<Flex>(&device), &weights).unwrap();
     std::fs::remove_dir_all(&dir).ok();
     let (src, padding) = common::batch();
     let flex_src = Tensor::<Flex, 2, Int>::from_data(src.to_data(), &device);

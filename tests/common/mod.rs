@@ -185,10 +185,8 @@ pub fn plain_options(dir: &std::path::Path, resume: bool) -> seq2seq::train::Tra
 
 type NdArray = seq2seq::backend::NdArray;
 
-/// A small random model for decoding tests: source vocabulary 12, target 9 (distinct sizes).
-pub fn model(seed: u64) -> seq2seq::model::Transformer<NdArray> {
-    let device = Default::default();
-    NdArray::seed(&device, seed);
+/// The configuration of [`model`]: source vocabulary 12, target 9 (distinct sizes).
+pub fn model_config() -> seq2seq::model::TransformerConfig {
     seq2seq::model::TransformerConfig::new()
         .with_src_vocab_size(12)
         .with_tgt_vocab_size(9)
@@ -199,7 +197,13 @@ pub fn model(seed: u64) -> seq2seq::model::Transformer<NdArray> {
         .with_n_decoder_layers(2)
         .with_dropout(0.0)
         .with_max_len(20)
-        .init::<NdArray>(&device)
+}
+
+/// A small random model for decoding tests ([`model_config`]).
+pub fn model(seed: u64) -> seq2seq::model::Transformer<NdArray> {
+    let device = Default::default();
+    NdArray::seed(&device, seed);
+    model_config().init::<NdArray>(&device)
 }
 
 /// Three sources of lengths 5, 3 and 2 for [`model`], padded to 5, and their padding mask.
