@@ -4,9 +4,12 @@
 Usage:
   python3 scripts/bench_ctranslate2.py --model CT2_DIR --words FILE [--beam K] [--batch B]
       [--lenpen A] [--order sorted|input] [--threads N] [--out FILE] [--scores] [--json]
+      [--tokens]
 
 Inputs are one word per line, split like `seq2seq infer` does for G2P (trimmed, lowercased,
-one token per character; no BEGIN/END on the source). Output is one line per input, phonemes
+one token per character; no BEGIN/END on the source). With --tokens, each line is already the
+source's tokens separated by single spaces (as `seq2seq bench` writes them for a subword model:
+sentencepiece pieces, `▁` marking a word start), used as they are. Output is one line per input, phonemes
 separated by spaces, in input order, like `seq2seq infer` (with --scores, a tab and the
 hypothesis' log-probability follow: the sum over its tokens, END included; inputs it would refuse, empty or
 longer than max_len or with unknown characters, are reported on stderr and get no line, as there).
@@ -51,6 +54,8 @@ def main():
     p.add_argument("--scores", action="store_true",
                    help="append a tab and the hypothesis' log-probability to each output line")
     p.add_argument("--json", action="store_true", help="print a JSON summary line on stderr")
+    p.add_argument("--tokens", action="store_true",
+                   help="each line is the source's tokens separated by spaces (no lowercasing)")
     args = p.parse_args()
     if args.omp_wait_policy:
         os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
@@ -61,14 +66,21 @@ def main():
     if max_len is None:
         with open(os.path.join(args.model, "seq2seq.json"), encoding="utf-8") as f:
             max_len = json.load(f)["max_len"]
-    with open(os.path.join(args.model, "source_vocabulary.json"), encoding="utf-8") as f:
+    # A model with shared embeddings has one vocabulary for both sides.
+    vocab_file = os.path.join(args.model, "source_vocabulary.json")
+    if not os.path.exists(vocab_file):
+        vocab_file = os.path.join(args.model, "shared_vocabulary.json")
+    with open(vocab_file, encoding="utf-8") as f:
         src_vocab = set(json.load(f))
 
     text = sys.stdin.read() if args.words == "-" else open(args.words, encoding="utf-8").read()
     lines = text.splitlines()
     inputs, index = [], []
     for i, line in enumerate(lines):
-        tokens = list(line.strip().lower())
+        if args.tokens:
+            tokens = line.split()
+        else:
+            tokens = list(line.strip().lower())
         if not tokens:
             err = "empty input"
         elif len(tokens) > max_len:

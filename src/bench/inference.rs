@@ -101,19 +101,29 @@ pub enum InferenceError {
     Decoding(#[from] crate::decode::DecodingError),
 }
 
-/// Decode all of `ids` with ours; the outputs in input order and the decoding seconds.
+/// Decode all of `ids` with ours; the outputs in input order (as target tokens separated by
+/// spaces when `tokens`, else as text) and the decoding seconds.
 fn ours<B: Backend>(
     predictor: &Predictor<B>,
     ids: &[Vec<usize>],
     decoding: &Decoding,
     batch: usize,
+    tokens: bool,
 ) -> (Vec<Output>, f64) {
     let started = Instant::now();
     let predictions = predictor.predict_many(ids, decoding, batch, &mut |_, _| {});
     let seconds = started.elapsed().as_secs_f64();
     let outputs = predictions
         .into_iter()
-        .map(|p| (p[0].text.clone(), p[0].score))
+        .map(|p| {
+            let best = &p[0];
+            let text = if tokens {
+                best.tokens.join(" ")
+            } else {
+                best.text.clone()
+            };
+            (text, best.score)
+        })
         .collect();
     (outputs, seconds)
 }
@@ -136,6 +146,7 @@ pub fn compare<B: Backend>(
         .iter()
         .map(|w| w.split_whitespace().count())
         .sum();
+    let tokens = reference.is_some_and(|side| side.engine.writes_tokens());
     let mut rows = Vec::new();
     for &beam in &options.beams {
         let decoding = match &options.generation {
@@ -144,7 +155,7 @@ pub fn compare<B: Backend>(
         };
         for &batch in &options.batches {
             let batch = batch.clamp(1, ids.len().max(1));
-            let (mine, seconds) = ours(predictor, &ids, &decoding, batch);
+            let (mine, seconds) = ours(predictor, &ids, &decoding, batch, tokens);
             let theirs = match reference.map(|side| side.decode(beam, batch)) {
                 Some(Ok(result)) => Some(result),
                 Some(Err(err)) => {

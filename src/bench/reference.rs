@@ -4,7 +4,9 @@
 //! decodes a words file, writes one `text<TAB>score` line per input (input order) and prints a
 //! JSON summary with the decoding seconds (`decode_s`, model load excluded) on stderr:
 //! - **CTranslate2** (`bench_ctranslate2.py`) on our model directory converted by
-//!   `scripts/ctranslate2_convert.py` into a scratch directory;
+//!   `scripts/ctranslate2_convert.py` into a scratch directory, reading our tokenizer's source
+//!   tokens (`--tokens`: characters for G2P, sentencepiece pieces for translation) and writing
+//!   target tokens, so the two sides are compared token for token;
 //! - **transformers** (`bench_transformers.py`): `generate()` on the Hugging Face Marian
 //!   repository that `import-marian` read, so the two sides run the same weights.
 
@@ -33,6 +35,12 @@ impl Engine {
             Engine::Ctranslate2 => "CTranslate2",
             Engine::Transformers => "transformers",
         }
+    }
+
+    /// Whether the engine's outputs are target tokens separated by spaces (compared with ours
+    /// as tokens) rather than detokenized text.
+    pub fn writes_tokens(self) -> bool {
+        matches!(self, Engine::Ctranslate2)
     }
 
     fn module(self) -> &'static str {
@@ -64,6 +72,10 @@ pub enum EngineError {
     Failed { script: String, last_line: String },
     #[error("unexpected output from {script}: {detail}")]
     Output { script: String, detail: String },
+    #[error(
+        "the source token {token:?} contains whitespace: the engine's input file cannot carry it"
+    )]
+    Token { token: String },
     #[error("cannot use the scratch directory {path}")]
     Io {
         path: PathBuf,
@@ -115,6 +127,8 @@ pub struct Reference {
     model: PathBuf,
     words: PathBuf,
     count: usize,
+    /// Whether the inputs file holds tokens (`--tokens`) rather than text.
+    tokens: bool,
 }
 
 impl Reference {
@@ -125,10 +139,13 @@ impl Reference {
         model: PathBuf,
         words: &[String],
     ) -> Result<Self, EngineError> {
+        // One directory per reference, even several in one process (tests run in threads).
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let scratch = std::env::temp_dir().join(format!(
-            "seq2seq-{}-{}",
+            "seq2seq-{}-{}-{}",
             engine.module(),
-            std::process::id()
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         let io = |source| EngineError::Io {
             path: scratch.clone(),
@@ -145,17 +162,30 @@ impl Reference {
             model,
             words: words_file,
             count: words.len(),
+            tokens: false,
         })
     }
 
-    /// CTranslate2 on `model` (ours), converted into a fresh scratch directory.
+    /// CTranslate2 on `model` (ours), converted into a fresh scratch directory, decoding
+    /// `sources`: each input as our tokenizer's source tokens.
     pub fn ctranslate2(
         python: &str,
         threads: usize,
         model: &Path,
-        words: &[String],
+        sources: &[Vec<String>],
     ) -> Result<Self, EngineError> {
-        let mut side = Self::scratch(Engine::Ctranslate2, python, threads, PathBuf::new(), words)?;
+        if let Some(token) = sources
+            .iter()
+            .flatten()
+            .find(|t| t.is_empty() || t.contains(char::is_whitespace))
+        {
+            return Err(EngineError::Token {
+                token: token.clone(),
+            });
+        }
+        let lines: Vec<String> = sources.iter().map(|tokens| tokens.join(" ")).collect();
+        let mut side = Self::scratch(Engine::Ctranslate2, python, threads, PathBuf::new(), &lines)?;
+        side.tokens = true;
         let converted = side.scratch.join("model");
         let convert = scripts().join("ctranslate2_convert.py");
         run_python(
@@ -200,26 +230,27 @@ impl Reference {
             Engine::Ctranslate2 => "--model",
             Engine::Transformers => "--hf-dir",
         };
-        let stderr = run_python(
-            &self.python,
-            &[
-                script.as_os_str(),
-                model_flag.as_ref(),
-                self.model.as_os_str(),
-                "--words".as_ref(),
-                self.words.as_os_str(),
-                "--beam".as_ref(),
-                beam_s.as_ref(),
-                "--batch".as_ref(),
-                batch_s.as_ref(),
-                "--threads".as_ref(),
-                threads.as_ref(),
-                "--scores".as_ref(),
-                "--json".as_ref(),
-                "--out".as_ref(),
-                out.as_os_str(),
-            ],
-        )?;
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            script.as_os_str(),
+            model_flag.as_ref(),
+            self.model.as_os_str(),
+            "--words".as_ref(),
+            self.words.as_os_str(),
+            "--beam".as_ref(),
+            beam_s.as_ref(),
+            "--batch".as_ref(),
+            batch_s.as_ref(),
+            "--threads".as_ref(),
+            threads.as_ref(),
+            "--scores".as_ref(),
+            "--json".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ];
+        if self.tokens {
+            args.push("--tokens".as_ref());
+        }
+        let stderr = run_python(&self.python, &args)?;
         let bad = |detail: String| EngineError::Output {
             script: script.display().to_string(),
             detail,

@@ -311,12 +311,15 @@ fn bench_inference(backend: BackendChoice, args: &BenchArgs) -> Result<serde_jso
         } else {
             let prepared = match &args.infer_hf {
                 Some(hf) => Reference::transformers(&args.python, threads, hf, &options.words),
-                None => Reference::ctranslate2(
-                    &args.python,
-                    threads,
-                    &args.infer_model[0],
-                    &options.words,
-                ),
+                None => {
+                    let codec = &predictor.loaded.codec;
+                    let sources: Vec<Vec<String>> = options
+                        .words
+                        .iter()
+                        .map(|w| codec.source_tokens(w))
+                        .collect();
+                    Reference::ctranslate2(&args.python, threads, &args.infer_model[0], &sources)
+                }
             };
             match prepared {
                 Ok(side) => Some(side),

@@ -185,8 +185,7 @@ impl Regrouping {
     pub fn plan(entry_of_row: &[usize], index: &[usize]) -> Self {
         let wanted: Vec<usize> = index.iter().map(|&row| entry_of_row[row]).collect();
         let n_entries = entry_of_row.iter().max().map_or(0, |&e| e + 1);
-        let rows_changed =
-            index.len() != entry_of_row.len() || index.iter().enumerate().any(|(i, &row)| i != row);
+        let rows_changed = !is_identity(index, entry_of_row.len());
         // Runs of equal entries: (entry, rows).
         let mut runs: Vec<(usize, usize)> = Vec::new();
         for &entry in &wanted {
@@ -201,8 +200,7 @@ impl Regrouping {
         let old_group = entry_of_row.len() / n_entries.max(1);
         if grouped {
             let entries: Vec<usize> = runs.iter().map(|&(entry, _)| entry).collect();
-            let entries_changed = entries.len() != n_entries
-                || entries.iter().enumerate().any(|(i, &entry)| i != entry);
+            let entries_changed = !is_identity(&entries, n_entries);
             Self {
                 entry_of_row: (0..entries.len())
                     .flat_map(|entry| std::iter::repeat_n(entry, group))
@@ -215,15 +213,18 @@ impl Regrouping {
         } else {
             Self {
                 entry_of_row: (0..wanted.len()).collect(),
-                entries_changed: old_group != 1
-                    || wanted.len() != n_entries
-                    || wanted.iter().enumerate().any(|(i, &entry)| i != entry),
+                entries_changed: old_group != 1 || !is_identity(&wanted, n_entries),
                 entries: wanted,
                 group: 1,
                 rows_changed,
             }
         }
     }
+}
+
+/// Whether `index` is `0, 1, .., len - 1`: keeping it moves nothing.
+fn is_identity(index: &[usize], len: usize) -> bool {
+    index.len() == len && index.iter().enumerate().all(|(i, &at)| i == at)
 }
 
 /// Log-probabilities brought to the host in one read, row-major, and the vocabulary size.

@@ -59,16 +59,70 @@ pub struct Decoder<B: Backend> {
 /// Keys and values one decoder layer has computed so far.
 #[derive(Debug, Clone)]
 pub struct LayerCache<B: Backend> {
-    /// Self-attention keys and values of every position decoded so far,
-    /// each `[batch, n_heads, decoded_len, d_head]`.
+    /// Self-attention keys and values, each `[rows, n_heads, capacity, d_head]`: positions
+    /// `0..len` (the [`DecoderCache`]'s `len`) hold the decoded ones, the rest is room that
+    /// the next steps write in place. Full, the capacity doubles: the past is copied
+    /// O(log len) times, not at every step as concatenating each step's keys would.
     pub self_kv: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
     /// Cross-attention keys and values of the encoder output, computed at the first step,
-    /// each `[entries, n_heads, src_len, d_head]`: one entry per `cross_group` rows.
+    /// each `[entries, n_heads, src_len, d_head]`: one entry per `cross_group` rows (see
+    /// [`DecoderCache::cross_group`]).
     pub cross_kv: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
-    /// Rows that read one cross-attention entry: rows `e * g .. (e + 1) * g` read entry `e`.
-    /// The beams of one input share its encoder output, so beam search keeps one entry per
-    /// input and attends with its `g` beams as `g` queries of that entry (no copy per beam).
-    pub cross_group: usize,
+}
+
+/// The smallest self-attention cache, in positions: a few doublings fewer for short outputs.
+const MIN_CAPACITY: usize = 8;
+
+impl<B: Backend> LayerCache<B> {
+    /// Write this step's self-attention keys and values after the `decoded` positions
+    /// already cached (in place while the capacity lasts, else into a buffer twice as long)
+    /// and return the keys and values of every position so far.
+    ///
+    /// # Shapes
+    /// - `k`, `v`: `[rows, n_heads, new, d_head]`
+    /// - output: each `[rows, n_heads, decoded + new, d_head]` (views of the cache)
+    fn append_self(
+        &mut self,
+        k: Tensor<B, 4>,
+        v: Tensor<B, 4>,
+        decoded: usize,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let [rows, n_heads, new, d_head] = k.dims();
+        let end = decoded + new;
+        let (keys, values) = match self.self_kv.take() {
+            Some((keys, values)) if keys.dims()[2] >= end => (keys, values),
+            past => {
+                let capacity = end.max(2 * decoded).max(MIN_CAPACITY);
+                let device = k.device();
+                let grow = |past: Option<Tensor<B, 4>>| {
+                    let room = Tensor::empty([rows, n_heads, capacity - decoded, d_head], &device);
+                    match past {
+                        Some(past) if decoded > 0 => Tensor::cat(
+                            vec![
+                                past.slice([0..rows, 0..n_heads, 0..decoded, 0..d_head]),
+                                room,
+                            ],
+                            2,
+                        ),
+                        _ => room,
+                    }
+                };
+                let (keys, values) = past.unzip();
+                (grow(keys), grow(values))
+            }
+        };
+        // Uniquely owned here (the views handed out last step are gone): written in place.
+        let at = [0..rows, 0..n_heads, decoded..end, 0..d_head];
+        let keys = keys.slice_assign(at.clone(), k);
+        let values = values.slice_assign(at, v);
+        let so_far = [0..rows, 0..n_heads, 0..end, 0..d_head];
+        let out = (
+            keys.clone().slice(so_far.clone()),
+            values.clone().slice(so_far),
+        );
+        self.self_kv = Some((keys, values));
+        out
+    }
 }
 
 /// The incremental decoding state of the whole stack: an explicit value, so beam search can
@@ -78,6 +132,19 @@ pub struct DecoderCache<B: Backend> {
     pub layers: Vec<LayerCache<B>>,
     /// Number of target positions already decoded (the position offset of the next step).
     pub len: usize,
+    /// Rows that read one cross-attention entry: rows `e * g .. (e + 1) * g` read entry `e`.
+    /// The beams of one input share its encoder output, so beam search keeps one entry per
+    /// input and attends with its `g` beams as `g` queries of that entry (no copy per beam).
+    pub cross_group: usize,
+}
+
+/// One layer's part of an incremental decoding step: its cache and where the stack is.
+pub struct LayerStep<'a, B: Backend> {
+    pub cache: &'a mut LayerCache<B>,
+    /// Positions decoded before this step ([`DecoderCache::len`]).
+    pub decoded: usize,
+    /// [`DecoderCache::cross_group`].
+    pub cross_group: usize,
 }
 
 impl<B: Backend> DecoderCache<B> {
@@ -88,26 +155,25 @@ impl<B: Backend> DecoderCache<B> {
                 .map(|_| LayerCache {
                     self_kv: None,
                     cross_kv: None,
-                    cross_group: 1,
                 })
                 .collect(),
             len: 0,
+            cross_group: 1,
         }
     }
 
-    /// Rows per cross-attention entry (see [`LayerCache::cross_group`]).
+    /// Rows per cross-attention entry (see [`DecoderCache::cross_group`]).
     pub fn cross_group(&self) -> usize {
-        self.layers.first().map_or(1, |layer| layer.cross_group)
+        self.cross_group
     }
 
     /// Keep (and repeat or reorder) batch rows: row `i` of the result is row `indices[i]`, with
     /// a cross-attention entry of its own (group 1).
     pub fn select(self, indices: Tensor<B, 1, Int>) -> Self {
-        let group = self.cross_group();
-        let entries = if group == 1 {
+        let entries = if self.cross_group == 1 {
             indices.clone()
         } else {
-            indices.clone().div_scalar(group as i64)
+            indices.clone().div_scalar(self.cross_group as i64)
         };
         self.regroup(Some(indices), Some(entries), 1)
     }
@@ -140,10 +206,10 @@ impl<B: Backend> DecoderCache<B> {
                 .map(|layer| LayerCache {
                     self_kv: pick(layer.self_kv, &rows),
                     cross_kv: pick(layer.cross_kv, &entries),
-                    cross_group: group,
                 })
                 .collect(),
             len: self.len,
+            cross_group: group,
         }
     }
 }
@@ -201,7 +267,7 @@ impl<B: Backend> DecoderLayer<B> {
     /// # Shapes
     /// - `x`: `[batch, tgt_len, d_model]` (the new positions only when a cache is given)
     /// - `memory`: `[batch, src_len, d_model]` (unused once the cache holds the cross keys/values);
-    ///   with a cache whose `cross_group` is `g`: `[batch / g, src_len, d_model]`
+    ///   with a step whose `cross_group` is `g`: `[batch / g, src_len, d_model]`
     /// - `self_mask`: `[batch or 1, 1, tgt_len, decoded_len]`, causal (+ target padding)
     /// - `cross_mask`: `[batch, 1, 1, src_len]`, source padding (`[batch / g, ...]` as `memory`)
     /// - output: `[batch, tgt_len, d_model]` and the weights of both attentions
@@ -211,27 +277,26 @@ impl<B: Backend> DecoderLayer<B> {
         memory: &Tensor<B, 3>,
         self_mask: Option<Tensor<B, 4, Bool>>,
         cross_mask: Option<Tensor<B, 4, Bool>>,
-        cache: Option<&mut LayerCache<B>>,
+        step: Option<LayerStep<'_, B>>,
     ) -> LayerOutput<B> {
         let sub = Sublayer {
             norm_first: self.norm_first,
         };
 
         // Masked self-attention; with a cache, this step's keys/values are appended to the past.
-        let [q, mut k, mut v] = self.self_attn.project_self(sub.input(&self.norm1, &x));
-        let mut cache = cache;
-        if let Some(cache) = cache.as_deref_mut() {
-            if let Some((past_k, past_v)) = cache.self_kv.take() {
-                k = Tensor::cat(vec![past_k, k], 2);
-                v = Tensor::cat(vec![past_v, v], 2);
+        let [q, k, v] = self.self_attn.project_self(sub.input(&self.norm1, &x));
+        let group = step.as_ref().map_or(1, |step| step.cross_group);
+        let (cache, k, v) = match step {
+            Some(step) => {
+                let (k, v) = step.cache.append_self(k, v, step.decoded);
+                (Some(step.cache), k, v)
             }
-            cache.self_kv = Some((k.clone(), v.clone()));
-        }
+            None => (None, k, v),
+        };
         let attn = self.self_attn.attend(q, k, v, self_mask);
         let x = sub.output(&self.norm1, &self.dropout, x, attn.context);
 
         // Cross-attention: queries from the decoder, keys/values from the encoder output.
-        let group = cache.as_ref().map_or(1, |c| c.cross_group);
         let (k, v) = match cache {
             Some(LayerCache {
                 cross_kv: Some(kv), ..
@@ -290,14 +355,13 @@ impl<B: Backend> Decoder<B> {
         let mut self_weights = Vec::with_capacity(self.layers.len());
         let mut cross_weights = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
-            let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            let (out, sw, cw) = layer.forward(
-                x,
-                memory,
-                self_mask.clone(),
-                cross_mask.clone(),
-                layer_cache,
-            );
+            let step = cache.as_deref_mut().map(|c| LayerStep {
+                decoded: c.len,
+                cross_group: c.cross_group,
+                cache: &mut c.layers[i],
+            });
+            let (out, sw, cw) =
+                layer.forward(x, memory, self_mask.clone(), cross_mask.clone(), step);
             x = out;
             self_weights.push(sw);
             cross_weights.push(cw);

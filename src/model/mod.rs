@@ -12,7 +12,9 @@ pub mod tokenwise;
 pub mod transformer;
 
 pub use attention::{MhaOutput, MultiHeadAttention, MultiHeadAttentionConfig};
-pub use decoder::{Decoder, DecoderCache, DecoderConfig, DecoderLayer, DecoderOutput, LayerCache};
+pub use decoder::{
+    Decoder, DecoderCache, DecoderConfig, DecoderLayer, DecoderOutput, LayerCache, LayerStep,
+};
 pub use encoder::{Encoder, EncoderConfig, EncoderLayer, EncoderOutput};
 pub use feed_forward::{Activation, FeedForward, FeedForwardConfig};
 pub use positional::{Positional, PositionalEncoding, PositionalEncodingConfig};

@@ -519,34 +519,15 @@ pub fn select<E: Element + Pod + Default + Copy + Send + Sync>(
     output_dims[dim] = num_indices;
     let output_shape = Shape::from(output_dims);
 
-    // Use optimized 2D implementation with bulk copies
-    if ndims == 2 {
-        let result = select_2d::<E>(
-            tensor_data,
-            &indices_data,
-            tensor_shape[0],
-            tensor_shape[1],
-            num_indices,
-            dim,
-        );
-        let bytes = Bytes::from_elems(result);
-        return FlexTensor::new(bytes, Layout::contiguous(output_shape), E::dtype());
-    }
-
-    // seq2seq patch: along dim 0 every selected slice is contiguous: the 2D path above with
-    // the other dims flattened (bulk copies into an unfilled buffer). The general path below
-    // zero-filled the whole output first (5% of a beam search step's time, reordering the
-    // KV cache).
-    if dim == 0 {
-        let cols = tensor_shape.num_elements() / tensor_shape[0].max(1);
-        let result = select_2d::<E>(
-            tensor_data,
-            &indices_data,
-            tensor_shape[0],
-            cols,
-            num_indices,
-            0,
-        );
+    // Use optimized 2D implementation with bulk copies.
+    // seq2seq patch: also along dim 0 of any rank, where every selected slice is contiguous
+    // (the other dims flattened into columns; bulk copies into an unfilled buffer). The
+    // general path below zero-filled the whole output first (5% of a beam search step's time,
+    // reordering the KV cache).
+    if ndims == 2 || dim == 0 {
+        let rows = tensor_shape[0];
+        let cols = tensor_shape.num_elements() / rows.max(1);
+        let result = select_2d::<E>(tensor_data, &indices_data, rows, cols, num_indices, dim);
         let bytes = Bytes::from_elems(result);
         return FlexTensor::new(bytes, Layout::contiguous(output_shape), E::dtype());
     }
