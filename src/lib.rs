@@ -21,4 +21,5 @@ pub mod rng;
 pub mod store;
 pub mod text_metrics;
 pub mod train;
+pub mod vision;
 pub mod vocab;

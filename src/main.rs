@@ -10,6 +10,7 @@ use commands::average::AverageArgs;
 use commands::bench::BenchArgs;
 use commands::devices::DevicesArgs;
 use commands::eval::EvalArgs;
+use commands::image::ImageArgs;
 use commands::import::ImportArgs;
 use commands::import_marian::ImportMarianArgs;
 use commands::infer::InferArgs;
@@ -43,6 +44,8 @@ enum Command {
     Bench(BenchArgs),
     /// Write a model directory from a run's checkpoints: one epoch, or the average of several.
     Average(AverageArgs),
+    /// Classify images with self-attention over pixels or patches, or a CNN (Fashion-MNIST).
+    Image(ImageArgs),
     /// List the backends built in and the devices they can use (GPU adapters for wgpu).
     Devices(DevicesArgs),
     /// Run the global orchestrator that introduces the nodes of a training run across
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Attention(args) => commands::attention::attention(cli.backend, args),
         Command::Bench(args) => commands::bench::bench(cli.backend, args),
         Command::Average(args) => commands::average::average(cli.backend, args),
+        Command::Image(args) => commands::image::image(cli.backend, args),
         Command::Devices(args) => commands::devices::devices(cli.backend, args),
         Command::Orchestrator(args) => commands::train::orchestrator(args),
     };

@@ -5,6 +5,7 @@ pub mod average;
 pub mod bench;
 pub mod devices;
 pub mod eval;
+pub mod image;
 pub mod import;
 pub mod import_marian;
 pub mod infer;
