@@ -12,16 +12,16 @@ pub struct Panel {
 
 const CELL: u32 = 22;
 const GAP: u32 = 24;
-const GLYPH: u32 = 8;
-const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
-const INK: Rgb<u8> = Rgb([20, 20, 20]);
+pub(crate) const GLYPH: u32 = 8;
+pub(crate) const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
+pub(crate) const INK: Rgb<u8> = Rgb([20, 20, 20]);
 
-fn text_width(text: &str) -> u32 {
+pub(crate) fn text_width(text: &str) -> u32 {
     text.chars().count() as u32 * GLYPH
 }
 
 /// Draw ASCII text with the 8x8 bitmap font (other characters print as `?`).
-fn draw_text(img: &mut RgbImage, x: u32, y: u32, text: &str, color: Rgb<u8>) {
+pub(crate) fn draw_text(img: &mut RgbImage, x: u32, y: u32, text: &str, color: Rgb<u8>) {
     for (i, ch) in text.chars().enumerate() {
         let code = if ch.is_ascii() {
             ch as usize
@@ -43,7 +43,7 @@ fn draw_text(img: &mut RgbImage, x: u32, y: u32, text: &str, color: Rgb<u8>) {
 }
 
 /// White (0) to dark blue (1).
-fn shade(w: f32) -> Rgb<u8> {
+pub(crate) fn shade(w: f32) -> Rgb<u8> {
     let w = w.clamp(0.0, 1.0);
     let lerp = |a: f32, b: f32| (a + (b - a) * w).round() as u8;
     Rgb([lerp(255.0, 8.0), lerp(255.0, 48.0), lerp(255.0, 107.0)])

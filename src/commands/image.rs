@@ -22,6 +22,8 @@ enum ImageCommand {
     Train(ImageTrainArgs),
     /// Score an image model: accuracy and the confusion matrix.
     Eval(ImageEvalArgs),
+    /// Draw what one pixel (or the class token) of an image attends to, per layer and head.
+    Attention(ImageAttentionArgs),
 }
 
 /// Which model `image train` builds.
@@ -122,6 +124,27 @@ struct ImageEvalArgs {
     data: Option<PathBuf>,
 }
 
+#[derive(clap::Args, Debug)]
+struct ImageAttentionArgs {
+    /// Model directory from `image train` (self-attention).
+    #[arg(long)]
+    model: PathBuf,
+    /// Which image of the split (0-based).
+    #[arg(long, default_value_t = 0)]
+    index: usize,
+    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
+    split: SplitArg,
+    /// The query pixel as ROW,COL of the image the model reads (after downsampling);
+    /// default the class token, or the centre pixel for a model without one.
+    #[arg(long, value_delimiter = ',')]
+    pixel: Option<Vec<usize>>,
+    /// The PNG to write.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 enum SplitArg {
     Dev,
@@ -132,6 +155,7 @@ pub fn image(backend: BackendChoice, args: ImageArgs) -> Result<()> {
     match args.command {
         ImageCommand::Train(args) => train(backend, args),
         ImageCommand::Eval(args) => eval(backend, args),
+        ImageCommand::Attention(args) => attention(backend, args),
     }
 }
 
@@ -232,11 +256,7 @@ fn eval(backend: BackendChoice, args: ImageEvalArgs) -> Result<()> {
     with_backend!(backend, |B, device| {
         let (config, model) = seq2seq::vision::train::load::<B>(&args.model, &device)
             .with_context(|| format!("cannot load {}", args.model.display()))?;
-        let set = match args.split {
-            SplitArg::Dev => ImageData::fashion_mnist(&config, args.data.as_deref())?.dev,
-            SplitArg::Test => ImageSet::fashion_mnist(args.data.as_deref(), Split::Test)?
-                .downsample(config.downsample),
-        };
+        let set = split_of(&config, args.split, args.data.as_deref())?;
         let eval = evaluate(&model, &set, 256);
         println!(
             "{} images ({:?}): accuracy {:.2}%",
@@ -245,6 +265,74 @@ fn eval(backend: BackendChoice, args: ImageEvalArgs) -> Result<()> {
             eval.accuracy()
         );
         print!("{}", eval.table(&FASHION_CLASSES));
+    });
+    Ok(())
+}
+
+/// The images of `split` as the model reads them.
+fn split_of(
+    config: &ImageTrainConfig,
+    split: SplitArg,
+    data: Option<&std::path::Path>,
+) -> Result<ImageSet> {
+    Ok(match split {
+        SplitArg::Dev => ImageData::fashion_mnist(config, data)?.dev,
+        SplitArg::Test => ImageSet::fashion_mnist(data, Split::Test)?.downsample(config.downsample),
+    })
+}
+
+fn attention(backend: BackendChoice, args: ImageAttentionArgs) -> Result<()> {
+    use seq2seq::vision::attention_map::{attention_maps, render, Query};
+    use seq2seq::vision::ImageClassifier;
+    with_backend!(backend, |B, device| {
+        let (config, model) = seq2seq::vision::train::load::<B>(&args.model, &device)
+            .with_context(|| format!("cannot load {}", args.model.display()))?;
+        let ImageClassifier::Transformer(model) = model else {
+            anyhow::bail!(
+                "{} is a CNN: it has no attention to draw (its receptive field is its kernels')",
+                args.model.display()
+            );
+        };
+        let set = split_of(&config, args.split, args.data.as_deref())?;
+        anyhow::ensure!(
+            args.index < set.len(),
+            "--index {}: the {:?} split has {} images",
+            args.index,
+            args.split,
+            set.len()
+        );
+        let query = match &args.pixel {
+            Some(p) => match p[..] {
+                [row, col] => Query::Pixel(row, col),
+                _ => anyhow::bail!("--pixel takes ROW,COL, not {p:?}"),
+            },
+            None if model.class_token.is_some() => Query::Class,
+            None => Query::Pixel(set.height / 2, set.width / 2),
+        };
+        let pixels = set.image(args.index);
+        let maps = attention_maps(&model, pixels, set.height, set.width, query, &device)?;
+        let predicted = seq2seq::vision::evaluate::predict(
+            &ImageClassifier::Transformer(model),
+            &set.pick(&[args.index]),
+            1,
+            &device,
+        )[0];
+        let truth = set.labels[args.index] as usize;
+        let heading = format!(
+            "{:?} image {} ({}; the model says {}): attention of {}",
+            args.split,
+            args.index,
+            FASHION_CLASSES[truth],
+            FASHION_CLASSES[predicted],
+            match query {
+                Query::Class => "the class token".to_string(),
+                Query::Pixel(r, c) => format!("pixel ({r}, {c}), outlined"),
+            }
+        );
+        render(&heading, pixels, set.height, set.width, &maps)
+            .save(&args.out)
+            .with_context(|| format!("cannot write {}", args.out.display()))?;
+        println!("wrote {}", args.out.display());
     });
     Ok(())
 }

@@ -213,6 +213,11 @@ impl ImageTransformerConfig {
 }
 
 impl<B: Backend> ImageTransformer<B> {
+    /// Side of the square patch one token covers (1: pixels).
+    pub fn patch_size(&self) -> usize {
+        self.patch
+    }
+
     /// Cut images into patches, row by row: token `r * cols + c` holds the patch at grid row
     /// `r`, column `c`, its pixels row-major.
     ///

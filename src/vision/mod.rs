@@ -2,8 +2,9 @@
 //! from its IDX files ([`idx`], [`dataset`]), a classifier built from the translation model's
 //! encoder layers over pixels or patches ([`image_transformer`]), a convolutional baseline
 //! ([`cnn`]), both trained by burn-train's learner ([`train`]) and scored with accuracy and a
-//! confusion matrix ([`evaluate`]).
+//! confusion matrix ([`evaluate`]); what a pixel attends to, drawn ([`attention_map`]).
 
+pub mod attention_map;
 pub mod classifier;
 pub mod cnn;
 pub mod dataset;

@@ -79,6 +79,11 @@ pub enum ImageTrainError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot read or write the model at {path}")]
     Record {
         path: PathBuf,
@@ -313,7 +318,7 @@ pub fn load<B: burn::prelude::Backend>(
     device: &B::Device,
 ) -> Result<(ImageTrainConfig, ImageClassifier<B>), ImageTrainError> {
     let path = dir.join(CONFIG_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|source| ImageTrainError::Io {
+    let text = std::fs::read_to_string(&path).map_err(|source| ImageTrainError::Read {
         path: path.clone(),
         source,
     })?;
