@@ -102,14 +102,14 @@ pub fn beam_search<S: Scorer>(
                     .iter()
                     .take_while(|l| l.input == input)
                     .count();
-            // Every (row, token) extension of this input, best first.
-            let mut candidates: Vec<(f64, usize, usize)> = Vec::new();
+            // At most one END per row (at most k rows) comes before the k kept: the best 2k
+            // (row, token) extensions of this input suffice, and they are among the best 2k of
+            // their rows.
+            let mut candidates: Vec<(f64, usize, usize)> =
+                Vec::with_capacity((end - first) * 2 * k);
             for row in first..end {
-                for (token, &lp) in next[row].iter().enumerate() {
-                    candidates.push((live[row].log_prob + lp as f64, row, token));
-                }
+                row_best(live[row].log_prob, row, &next[row], 2 * k, &mut candidates);
             }
-            // At most one END per row (at most k rows) comes before the k kept: 2k suffice.
             let candidates = best_candidates(candidates, 2 * k);
             // Extensions by END finish; the best k others stay alive.
             let kept_from = new_live.len();
@@ -179,6 +179,40 @@ pub fn beam_search<S: Scorer>(
         list.truncate(config.nbest.max(1));
     }
     finished
+}
+
+/// Append the `n` best extensions `(base + log_probs[token], row, token)` of one row, best
+/// first in [`best_candidates`]' order (ties: the smaller token first), by one scan that keeps
+/// the best `n` so far: tokens come in ascending order, so a later token enters only with a
+/// strictly higher score. A beam over an 8,000-piece vocabulary reads 2k of each row's 8,000
+/// (sorting or even partitioning all of them took 16% of a translation beam search).
+fn row_best(
+    base: f64,
+    row: usize,
+    log_probs: &[f32],
+    n: usize,
+    out: &mut Vec<(f64, usize, usize)>,
+) {
+    use std::cmp::Ordering;
+    let start = out.len();
+    if n == 0 {
+        return;
+    }
+    for (token, &lp) in log_probs.iter().enumerate() {
+        let score = base + lp as f64;
+        if out.len() - start == n {
+            let worst = out[out.len() - 1].0;
+            if score.total_cmp(&worst) != Ordering::Greater {
+                continue;
+            }
+            out.pop();
+        }
+        let mut at = out.len();
+        while at > start && out[at - 1].0.total_cmp(&score) == Ordering::Less {
+            at -= 1;
+        }
+        out.insert(at, (score, row, token));
+    }
 }
 
 /// The `n` best of `candidates` (`(log-probability, row, token)`), best first, ties in
@@ -295,6 +329,45 @@ pub fn beam_ensemble<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_best_of_each_row_hold_the_best_of_all() {
+        // 3 rows of 40 tokens with many ties (scores on a coarse grid), -inf among them.
+        let rows: Vec<Vec<f32>> = (0..3)
+            .map(|r| {
+                (0..40)
+                    .map(|t| match (r * 7 + t * 13) % 9 {
+                        0 => f32::NEG_INFINITY,
+                        v => -(v as f32) / 2.0,
+                    })
+                    .collect()
+            })
+            .collect();
+        let bases = [-1.0, -0.5, -1.5];
+        let mut all = Vec::new();
+        for (r, row) in rows.iter().enumerate() {
+            for (t, &lp) in row.iter().enumerate() {
+                all.push((bases[r] + lp as f64, r, t));
+            }
+        }
+        for n in [1, 2, 6, 10, 40, 50] {
+            let mut tops = Vec::new();
+            for (r, row) in rows.iter().enumerate() {
+                let before = tops.len();
+                row_best(bases[r], r, row, n, &mut tops);
+                assert_eq!(tops.len() - before, n.min(40));
+                // Each row's part is its own best, in order.
+                let mut own: Vec<_> = all.iter().copied().filter(|c| c.1 == r).collect();
+                own = best_candidates(own, n);
+                assert_eq!(&tops[before..], &own[..], "row {r}, n = {n}");
+            }
+            assert_eq!(
+                best_candidates(tops, n),
+                best_candidates(all.clone(), n),
+                "n = {n}"
+            );
+        }
+    }
 
     #[test]
     fn best_candidates_equal_a_stable_sort_with_ties() {
