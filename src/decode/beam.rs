@@ -186,7 +186,7 @@ pub fn beam_search<S: Scorer>(
 /// the best `n` so far: tokens come in ascending order, so a later token enters only with a
 /// strictly higher score. A beam over an 8,000-piece vocabulary reads 2k of each row's 8,000
 /// (sorting or even partitioning all of them took 16% of a translation beam search).
-fn row_best(
+pub(crate) fn row_best(
     base: f64,
     row: usize,
     log_probs: &[f32],

@@ -106,15 +106,15 @@ pub fn hf_beam_search<S: Scorer>(
             let end = first + rows[first..].iter().take_while(|r| r.0 == i).count();
             let input = &mut inputs[i];
             // The best 2k extensions (row, token) by summed log-probability.
-            let mut candidates: Vec<(f64, usize, usize)> = Vec::new();
+            // Each row's best 2k first (one scan; see `row_best`): the best 2k of all are
+            // among them. Extensions the model forbids (-inf) are never candidates.
+            let mut candidates: Vec<(f64, usize, usize)> =
+                Vec::with_capacity((end - first) * 2 * k);
             for (row, log_probs) in next[first..end].iter().enumerate() {
                 let base = input.running[row].log_prob;
-                for (token, &lp) in log_probs.iter().enumerate() {
-                    if lp > f32::NEG_INFINITY {
-                        candidates.push((base + lp as f64, row, token));
-                    }
-                }
+                super::beam::row_best(base, row, log_probs, 2 * k, &mut candidates);
             }
+            candidates.retain(|&(score, _, _)| score > f64::NEG_INFINITY);
             let candidates = super::beam::best_candidates(candidates, 2 * k);
             let hits = |token: usize| token == END || at_limit;
             // Finished: END extensions among the best k (every extension at the limit).
