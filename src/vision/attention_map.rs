@@ -131,68 +131,63 @@ pub fn render(
         let y0 = top + l as u32 * cell_h;
         // The image itself, with the query's cell outlined.
         draw_text(&mut img, GAP, y0, &format!("layer {}", l + 1), INK);
-        let (x0, y_img) = (GAP, y0 + label);
-        for r in 0..height {
-            for c in 0..width {
-                fill(
-                    &mut img,
-                    x0 + c as u32 * SCALE,
-                    y_img + r as u32 * SCALE,
-                    SCALE,
-                    SCALE,
-                    grey(pixels[r * width + c]),
-                );
-            }
-        }
-        if let Some((row, col)) = maps.cell {
-            let side = maps.patch as u32 * SCALE;
-            outline(
-                &mut img,
-                x0 + col as u32 * side,
-                y_img + row as u32 * side,
-                side,
-                MARK,
-            );
-        }
+        let y_img = y0 + label;
+        let panel = Panel {
+            y: y_img,
+            height,
+            width,
+            cell: maps.cell.map(|cell| (cell, maps.patch as u32 * SCALE)),
+        };
+        panel.draw(&mut img, GAP, |r, c| grey(pixels[r * width + c]));
         for (head, weights) in layer.iter().enumerate() {
             let x0 = GAP + (head as u32 + 1) * cell_w;
             draw_text(&mut img, x0, y0, &format!("head {}", head + 1), INK);
             let max = weights.iter().cloned().fold(f32::MIN_POSITIVE, f32::max);
-            for r in 0..height {
-                for c in 0..width {
-                    let at = (r / maps.patch) * maps.grid.1 + c / maps.patch;
-                    let heat = shade(weights[at] / max);
-                    let under = grey(pixels[r * width + c]);
-                    // The image shows faintly through the heat.
-                    let mix = |a: u8, b: u8| ((a as u32 * 3 + b as u32) / 4) as u8;
-                    let color = Rgb([
-                        mix(heat[0], under[0]),
-                        mix(heat[1], under[1]),
-                        mix(heat[2], under[2]),
-                    ]);
-                    fill(
-                        &mut img,
-                        x0 + c as u32 * SCALE,
-                        y_img + r as u32 * SCALE,
-                        SCALE,
-                        SCALE,
-                        color,
-                    );
-                }
-            }
-            if let Some((row, col)) = maps.cell {
-                let side = maps.patch as u32 * SCALE;
-                outline(
-                    &mut img,
-                    x0 + col as u32 * side,
-                    y_img + row as u32 * side,
-                    side,
-                    MARK,
-                );
-            }
+            panel.draw(&mut img, x0, |r, c| {
+                let at = (r / maps.patch) * maps.grid.1 + c / maps.patch;
+                let heat = shade(weights[at] / max);
+                let under = grey(pixels[r * width + c]);
+                // The image shows faintly through the heat.
+                let mix = |a: u8, b: u8| ((a as u32 * 3 + b as u32) / 4) as u8;
+                Rgb([
+                    mix(heat[0], under[0]),
+                    mix(heat[1], under[1]),
+                    mix(heat[2], under[2]),
+                ])
+            });
         }
     }
     img
+}
+
+/// Where one image-sized panel of a layer's row goes, and the query cell to outline.
+struct Panel {
+    y: u32,
+    height: usize,
+    width: usize,
+    /// The query's grid cell and its side in screen pixels.
+    cell: Option<((usize, usize), u32)>,
+}
+
+impl Panel {
+    /// Fill the panel at `x` pixel by pixel with `color(row, col)`, then outline the query.
+    fn draw(&self, img: &mut RgbImage, x: u32, color: impl Fn(usize, usize) -> Rgb<u8>) {
+        for r in 0..self.height {
+            for c in 0..self.width {
+                let (px, py) = (x + c as u32 * SCALE, self.y + r as u32 * SCALE);
+                fill(img, px, py, SCALE, SCALE, color(r, c));
+            }
+        }
+        if let Some(((row, col), side)) = self.cell {
+            outline(
+                img,
+                x + col as u32 * side,
+                self.y + row as u32 * side,
+                side,
+                MARK,
+            );
+        }
+    }
 }
 
 fn fill(img: &mut RgbImage, x: u32, y: u32, w: u32, h: u32, color: Rgb<u8>) {
