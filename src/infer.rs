@@ -18,6 +18,8 @@ pub enum InputError {
     Unknown(#[from] VocabError),
     #[error("input of {len} symbols is longer than the model's maximum of {max}")]
     TooLong { len: usize, max: usize },
+    #[error("a CTC model has no attention from output tokens to draw (its decoder positions are not the output's); its encoder's self-attention is the same as an autoregressive model's")]
+    NoOutputAttention,
 }
 
 /// One decoded output.
@@ -127,6 +129,11 @@ impl<B: Backend> Predictor<B> {
             }
             if a.tgt_vocab != b.tgt_vocab {
                 return Err(mismatch("target vocabularies"));
+            }
+            if a.model.ctc_upsample() != b.model.ctc_upsample() {
+                return Err(mismatch(
+                    "decoders (autoregressive, or CTC with its upsampling)",
+                ));
             }
             let (da, db) = (&a.config.data, &b.config.data);
             if (da.task, da.src_tokens, da.tgt_tokens, da.src_eos)
@@ -327,6 +334,9 @@ impl<B: Backend> Predictor<B> {
     /// Decode `text` greedily, then run the teacher-forced forward over that output to collect
     /// every attention map.
     pub fn attention(&self, text: &str, allow_unk: bool) -> Result<AttentionMaps, InputError> {
+        if self.loaded.model.is_ctc() {
+            return Err(InputError::NoOutputAttention);
+        }
         let ids = self.encode(text, allow_unk)?;
         let prediction = &self.predict(std::slice::from_ref(&ids), &Decoding::greedy())[0][0];
         let out_ids = self.loaded.tgt_vocab.encode(&prediction.tokens, true)?;

@@ -9,7 +9,7 @@
 //! So the same reader ([`load_weights`]) imports PyTorch models and loads our own, and our files load in PyTorch.
 //!
 //! Options without a PyTorch counterpart use names of our own: `pos_embed.weight` (learned
-//! positions). Shared embeddings have no `tgt_embed.weight`; a tied generator has no
+//! positions), `upsampler.linear.*` (the CTC decoder's upsampling, `model::ctc`). Shared embeddings have no `tgt_embed.weight`; a tied generator has no
 //! `generator.*`.
 
 use burn::prelude::*;

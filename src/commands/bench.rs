@@ -308,6 +308,9 @@ fn bench_inference(backend: BackendChoice, args: &BenchArgs) -> Result<serde_jso
         } else if args.infer_model.len() > 1 {
             eprintln!("note: an ensemble is timed alone (no reference engine runs it here)");
             None
+        } else if predictor.loaded.model.is_ctc() {
+            eprintln!("note: a CTC model is timed alone (CTranslate2 has no CTC decoder)");
+            None
         } else {
             let prepared = match &args.infer_hf {
                 Some(hf) => Reference::transformers(&args.python, threads, hf, &options.words),

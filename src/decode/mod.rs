@@ -3,8 +3,12 @@
 //! [`Decoding`] is the one entry (a [`Strategy`] and a length limit); greedy and beam search
 //! share one step ([`step::Stepper`]: the model's `decode`, the same code as training, with
 //! its explicit KV cache). PAD and BEGIN are never generated.
+//!
+//! A model with the non-autoregressive CTC decoder (`model::ctc`) takes the same entry: one
+//! pass, then greedy collapse or CTC prefix beam search ([`ctc`]).
 
 pub mod beam;
+pub mod ctc;
 pub mod greedy;
 pub mod hf_beam;
 pub mod step;
@@ -151,6 +155,15 @@ impl Decoding {
         src: Tensor<B, 2, Int>,
         src_padding: Tensor<B, 2, Bool>,
     ) -> Vec<Vec<Hypothesis>> {
+        let ctc_members = members.iter().filter(|(m, _)| m.is_ctc()).count();
+        if ctc_members > 0 {
+            assert_eq!(
+                ctc_members,
+                members.len(),
+                "an ensemble cannot mix autoregressive and CTC decoders"
+            );
+            return self.run_ctc(members, src, src_padding);
+        }
         // Outputs stop at the members' positions; END must fit too.
         let max_len = members
             .iter()
@@ -201,6 +214,25 @@ impl Decoding {
                 hf_beam::hf_beam_search(&mut scorer, n_inputs, &config)
             }
         }
+    }
+
+    /// [`Decoding::run_ensemble`] for CTC models: one pass, then per input greedy collapse or
+    /// prefix beam search (the beam size and `nbest` of the strategy; no length penalty).
+    fn run_ctc<B: Backend>(
+        &self,
+        members: &[(&Transformer<B>, f32)],
+        src: Tensor<B, 2, Int>,
+        src_padding: Tensor<B, 2, Bool>,
+    ) -> Vec<Vec<Hypothesis>> {
+        ctc::lattices(members, src, src_padding)
+            .iter()
+            .map(|lattice| match self.strategy {
+                Strategy::Greedy => vec![ctc::greedy(lattice, self.max_steps)],
+                Strategy::Beam { beam, nbest, .. } | Strategy::HfBeam { beam, nbest, .. } => {
+                    ctc::prefix_beam(lattice, beam, nbest, self.max_steps)
+                }
+            })
+            .collect()
     }
 
     /// The decoding `generation` (a model's saved defaults) describes, with the beam size and

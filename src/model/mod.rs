@@ -1,6 +1,7 @@
 //! The Transformer (Vaswani et al. 2017), one file per concept.
 
 pub mod attention;
+pub mod ctc;
 pub mod decoder;
 pub mod dropout;
 pub mod encoder;
@@ -18,4 +19,4 @@ pub use decoder::{
 pub use encoder::{Encoder, EncoderConfig, EncoderLayer, EncoderOutput};
 pub use feed_forward::{Activation, FeedForward, FeedForwardConfig};
 pub use positional::{Positional, PositionalEncoding, PositionalEncodingConfig};
-pub use transformer::{ConfigError, Transformer, TransformerConfig};
+pub use transformer::{ConfigError, DecoderKind, Transformer, TransformerConfig};

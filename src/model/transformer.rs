@@ -1,5 +1,6 @@
 //! The encoder-decoder model: embeddings + positions, encoder, decoder, generator.
 
+use super::ctc::{Upsampler, UpsamplerConfig};
 use super::decoder::{Decoder, DecoderCache, DecoderConfig, DecoderOutput};
 use super::dropout::{Dropout, DropoutConfig};
 use super::encoder::{Encoder, EncoderConfig, EncoderOutput};
@@ -63,6 +64,25 @@ pub struct TransformerConfig {
     /// Starts at zero; unlike transformers (a buffer), fine-tuning trains it.
     #[config(default = false)]
     pub logits_bias: bool,
+    /// The decoder: `autoregressive` (the paper's: BEGIN, one token a step, END) or `ctc`
+    /// (non-autoregressive: every output position at once over the encoder's states upsampled
+    /// `ctc_upsample` times, trained with CTC; see `model::ctc`).
+    #[config(default = "DecoderKind::Autoregressive")]
+    pub decoder_kind: DecoderKind,
+    /// Decoder positions per source position of a `ctc` decoder (Libovický & Helcl's k).
+    #[config(default = 3)]
+    pub ctc_upsample: usize,
+}
+
+/// Which decoder a [`Transformer`] has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DecoderKind {
+    /// The paper's: reads BEGIN + the target so far, predicts the next token.
+    #[default]
+    Autoregressive,
+    /// Non-autoregressive: reads the upsampled source, predicts all positions at once (CTC).
+    Ctc,
 }
 
 /// A configuration that cannot build a working model.
@@ -78,6 +98,8 @@ pub enum ConfigError {
     SharedVocab { src: usize, tgt: usize },
     #[error("layer_norm_eps must be positive, got {0}")]
     Epsilon(f64),
+    #[error("a ctc decoder needs ctc_upsample >= 1 and max_len ({max_len}) >= ctc_upsample ({upsample})")]
+    Upsample { upsample: usize, max_len: usize },
 }
 
 impl TransformerConfig {
@@ -115,7 +137,24 @@ impl TransformerConfig {
         if self.layer_norm_eps.is_nan() || self.layer_norm_eps <= 0.0 {
             return Err(ConfigError::Epsilon(self.layer_norm_eps));
         }
+        if self.decoder_kind == DecoderKind::Ctc
+            && (self.ctc_upsample == 0 || self.ctc_upsample > self.max_len)
+        {
+            return Err(ConfigError::Upsample {
+                upsample: self.ctc_upsample,
+                max_len: self.max_len,
+            });
+        }
         Ok(())
+    }
+
+    /// The longest source the model reads: `max_len`, or for a CTC decoder the longest whose
+    /// upsampled states fit `max_len` positions.
+    pub fn max_source_len(&self) -> usize {
+        match self.decoder_kind {
+            DecoderKind::Autoregressive => self.max_len,
+            DecoderKind::Ctc => self.max_len / self.ctc_upsample.max(1),
+        }
     }
 
     fn encoder(&self) -> EncoderConfig {
@@ -164,9 +203,12 @@ impl TransformerConfig {
         let final_logits_bias = self
             .logits_bias
             .then(|| Param::from_tensor(Tensor::zeros([1, self.tgt_vocab_size], device)));
+        let upsampler = (self.decoder_kind == DecoderKind::Ctc)
+            .then(|| UpsamplerConfig::new(self.d_model, self.ctc_upsample).init(device));
         Transformer {
             src_embed,
             tgt_embed,
+            upsampler,
             positions: PositionalEncodingConfig::new(self.d_model, self.max_len)
                 .with_kind(self.positional)
                 .init(device),
@@ -187,6 +229,9 @@ pub struct Transformer<B: Backend> {
     pub src_embed: Embedding<B>,
     /// `None` when embeddings are shared: the target side uses `src_embed`.
     pub tgt_embed: Option<Embedding<B>>,
+    /// A CTC decoder's upsampler (`None`: the autoregressive decoder). A CTC model reads no
+    /// target tokens, so its `tgt_embed` serves only a tied generator.
+    pub upsampler: Option<Upsampler<B>>,
     pub positions: PositionalEncoding<B>,
     pub encoder: Encoder<B>,
     pub decoder: Decoder<B>,
@@ -210,9 +255,23 @@ impl<B: Backend> Transformer<B> {
         self.target_embedding().weight.dims()[0]
     }
 
-    /// Longest sequence the positional encoding covers.
+    /// Longest source (and, autoregressive, output) the model reads: the positions the
+    /// positional encoding covers; for a CTC decoder, divided by its upsampling.
     pub fn max_len(&self) -> usize {
-        self.positions.max_len()
+        match &self.upsampler {
+            Some(up) => self.positions.max_len() / up.factor(),
+            None => self.positions.max_len(),
+        }
+    }
+
+    /// Whether the decoder is the non-autoregressive CTC one ([`Self::forward_ctc`]).
+    pub fn is_ctc(&self) -> bool {
+        self.upsampler.is_some()
+    }
+
+    /// The CTC decoder's positions per source position (`None`: autoregressive).
+    pub fn ctc_upsample(&self) -> Option<usize> {
+        self.upsampler.as_ref().map(Upsampler::factor)
     }
 
     fn target_embedding(&self) -> &Embedding<B> {
@@ -328,5 +387,40 @@ impl<B: Backend> Transformer<B> {
             .decode(tgt, &memory, src_padding, tgt_padding, None)
             .hidden;
         self.generate(hidden)
+    }
+
+    /// The non-autoregressive forward (`decoder_kind: ctc`): the encoder, its states upsampled
+    /// `k` times, positions added, the decoder stack with **no causal mask** (every position
+    /// sees all others; padding is masked), cross-attention to the encoder as usual, and the
+    /// generator at every position at once. The softmax over symbols and the blank (PAD's id)
+    /// is left to the CTC loss or decoder.
+    ///
+    /// # Shapes
+    /// - `src`, `src_padding`: `[batch, src_len]`, `true` = padding
+    /// - output: logits `[batch, src_len * k, tgt_vocab]` and their padding `[batch, src_len * k]`
+    pub fn forward_ctc(
+        &self,
+        src: Tensor<B, 2, Int>,
+        src_padding: Option<Tensor<B, 2, Bool>>,
+    ) -> (Tensor<B, 3>, Tensor<B, 2, Bool>) {
+        let upsampler = self
+            .upsampler
+            .as_ref()
+            .expect("forward_ctc needs a model with decoder_kind ctc");
+        let [batch, src_len] = src.dims();
+        let device = src.device();
+        let src_padding = src_padding
+            .unwrap_or_else(|| Tensor::<B, 2, Int>::zeros([batch, src_len], &device).equal_elem(1));
+        let memory = self.encode(src, Some(src_padding.clone())).memory;
+        let (states, padding) = upsampler.forward(memory.clone(), Some(src_padding.clone()));
+        let padding = padding.expect("the upsampler repeats a given padding");
+        let x = self.dropout.forward(self.positions.forward(states, 0));
+        let self_mask = attention_mask(Some(padding.clone()), None);
+        let cross_mask = attention_mask(Some(src_padding), None);
+        let hidden = self
+            .decoder
+            .forward(x, &memory, self_mask, cross_mask, None)
+            .hidden;
+        (self.generate(hidden), padding)
     }
 }

@@ -11,6 +11,7 @@ use super::{Seq2SeqTrainer, TrainError};
 use crate::config::ExperimentConfig;
 use crate::data::batcher::{buckets, random_batches, token_buckets, EncodedPair};
 use crate::data::Seq2SeqBatcher;
+use crate::model::DecoderKind;
 use crate::vocab::PAD;
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::InMemDataset;
@@ -22,7 +23,9 @@ use burn::train::checkpoint::{
     ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
 };
 use burn::train::metric::store::{Aggregate, Direction, EventStoreClient, Split};
-use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, PerplexityMetric};
+use burn::train::metric::{
+    AccuracyMetric, CharErrorRate, LearningRateMetric, LossMetric, PerplexityMetric,
+};
 use burn::train::{
     EarlyStoppingStrategy, Interrupter, Learner, LearnerModelRecord, LearnerOptimizerRecord,
     LearnerSchedulerRecord, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining,
@@ -108,14 +111,23 @@ pub fn training<B: AutodiffBackend>(
         valid_loader,
     )
     .with_interrupter(setup.interrupter)
-    .metric_train(setup.guard)
-    .metrics((AccuracyMetric::new().with_pad_token(PAD), LossMetric::new()))
-    .metric_valid_numeric(PerplexityMetric::new().with_pad_token(PAD))
-    .metric_train_numeric(LearningRateMetric::new())
-    .metric_valid(valid_epochs.clone())
-    .num_epochs(config.training.epochs)
-    .with_training_strategy(setup.strategy.training_strategy())
-    .summary();
+    .metric_train(setup.guard);
+    // Accuracy and perplexity compare the logits with the targets position by position: a
+    // CTC model's positions are not the target's. Its metric is the error rate of its greedy
+    // outputs (edit distance per target token: PER for G2P; see `Seq2SeqTrainer::ctc_loss`).
+    training = if config.model.decoder_kind == DecoderKind::Ctc {
+        training.metrics((CharErrorRate::new().with_pad_token(PAD), LossMetric::new()))
+    } else {
+        training
+            .metrics((AccuracyMetric::new().with_pad_token(PAD), LossMetric::new()))
+            .metric_valid_numeric(PerplexityMetric::new().with_pad_token(PAD))
+    };
+    training = training
+        .metric_train_numeric(LearningRateMetric::new())
+        .metric_valid(valid_epochs.clone())
+        .num_epochs(config.training.epochs)
+        .with_training_strategy(setup.strategy.training_strategy())
+        .summary();
     // Only the leader writes checkpoints (one process of several; see `Strategy::is_leader`).
     if leader {
         training = training

@@ -356,7 +356,7 @@ pub fn run_with<B: AutodiffBackend>(
     config.model.src_vocab_size = corpus.src_vocab.len();
     config.model.tgt_vocab_size = corpus.tgt_vocab.len();
     config.model.validate()?;
-    let max_len = config.model.max_len;
+    let max_len = config.model.max_source_len();
     let (train, dropped) =
         encode_pairs(&corpus.train, &corpus.src_vocab, &corpus.tgt_vocab, max_len);
     let (valid, _) = encode_pairs(

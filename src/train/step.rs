@@ -1,6 +1,7 @@
 //! The training and validation steps burn-train's learner calls.
 
 use crate::data::Seq2SeqBatch;
+use crate::model::ctc::{collapse, ctc_nll, ctc_targets};
 use crate::model::Transformer;
 use crate::vocab::PAD;
 use burn::module::Module;
@@ -19,11 +20,15 @@ pub struct Seq2SeqTrainer<B: Backend> {
 }
 
 impl<B: Backend> Seq2SeqTrainer<B> {
-    /// Teacher-forced forward and the cross-entropy against the labels, PAD positions ignored.
+    /// Teacher-forced forward and the cross-entropy against the labels, PAD positions ignored;
+    /// for a CTC model, [`Self::ctc_loss`].
     ///
     /// # Shapes
     /// - logits: `[batch, tgt_len, tgt_vocab]`, labels `[batch, tgt_len]`
     pub fn forward_loss(&self, batch: Seq2SeqBatch<B>) -> SequenceOutput<B> {
+        if self.model.is_ctc() {
+            return self.ctc_loss(batch);
+        }
         let logits = self.model.forward(
             batch.src,
             Some(batch.src_padding),
@@ -61,4 +66,83 @@ impl<B: Backend> InferenceStep for Seq2SeqTrainer<B> {
     fn step(&self, batch: Seq2SeqBatch<B>) -> SequenceOutput<B> {
         self.forward_loss(batch)
     }
+}
+
+impl<B: Backend> Seq2SeqTrainer<B> {
+    /// The CTC model's loss: the negative log-likelihood of each target summed over the batch
+    /// and divided by its target tokens (per token, as the cross-entropy above; no label
+    /// smoothing). For the metrics, each input's greedy output (collapsed) goes beside its
+    /// target (`predictions` and `targets`, PAD-filled to the longer of the two): the
+    /// learner's error rate is then the edit distance per target token (PER for G2P).
+    ///
+    /// # Shapes
+    /// - logits: `[batch, src_len * k, tgt_vocab]`; predictions and targets `[batch, width]`
+    pub fn ctc_loss(&self, batch: Seq2SeqBatch<B>) -> SequenceOutput<B> {
+        let (logits, time_padding) = self.model.forward_ctc(batch.src, Some(batch.src_padding));
+        let (targets, target_lengths) = ctc_targets(batch.tgt_out);
+        let tokens = target_lengths.clone().sum().float();
+        let nll = ctc_nll(
+            logits.clone(),
+            time_padding.clone(),
+            targets.clone(),
+            target_lengths,
+        );
+        let loss = nll.sum().div(tokens.clamp_min(1.0));
+        let outputs = greedy_outputs(&logits, &time_padding);
+        let [batch_size, tgt_len] = targets.dims();
+        let width = outputs.iter().map(Vec::len).max().unwrap_or(0).max(tgt_len);
+        let device = logits.device();
+        let targets = if width > tgt_len {
+            Tensor::cat(
+                vec![
+                    targets,
+                    Tensor::<B, 2, Int>::zeros([batch_size, width - tgt_len], &device)
+                        .add_scalar(PAD as i64),
+                ],
+                1,
+            )
+        } else {
+            targets
+        };
+        let rows: Vec<i64> = outputs
+            .iter()
+            .flat_map(|out| (0..width).map(|i| out.get(i).map_or(PAD as i64, |&id| id as i64)))
+            .collect();
+        let predictions = Tensor::from_data(TensorData::new(rows, [batch_size, width]), &device);
+        SequenceOutput::new(loss, logits, Some(predictions), targets)
+    }
+}
+
+/// Each row's best path over its unpadded positions, collapsed.
+///
+/// # Shapes
+/// - `logits`: `[batch, time, vocab]`, `time_padding`: `[batch, time]`
+/// - output: `batch` token lists
+fn greedy_outputs<B: Backend>(
+    logits: &Tensor<B, 3>,
+    time_padding: &Tensor<B, 2, Bool>,
+) -> Vec<Vec<usize>> {
+    let [batch, time, _] = logits.dims();
+    let best = logits
+        .clone()
+        .detach()
+        .argmax(2)
+        .into_data()
+        .convert::<i64>()
+        .to_vec::<i64>()
+        .expect("argmax gives integers");
+    let padding = time_padding
+        .clone()
+        .into_data()
+        .to_vec::<bool>()
+        .expect("a bool mask");
+    (0..batch)
+        .map(|b| {
+            let path: Vec<usize> = (0..time)
+                .filter(|&t| !padding[b * time + t])
+                .map(|t| best[b * time + t] as usize)
+                .collect();
+            collapse(&path)
+        })
+        .collect()
 }
