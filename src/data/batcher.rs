@@ -35,7 +35,12 @@ pub struct Seq2SeqBatch<B: Backend> {
 #[derive(Debug, Clone, Default)]
 pub struct Seq2SeqBatcher;
 
-fn padded<B: Backend>(rows: &[Vec<usize>], len: usize, device: &B::Device) -> Tensor<B, 2, Int> {
+/// `rows` as a `[rows, len]` id tensor, each row PAD-filled (or cut) to `len`.
+pub(crate) fn padded<B: Backend>(
+    rows: &[Vec<usize>],
+    len: usize,
+    device: &B::Device,
+) -> Tensor<B, 2, Int> {
     let data: Vec<i64> = rows
         .iter()
         .flat_map(|row| {

@@ -1,5 +1,6 @@
 //! The training and validation steps burn-train's learner calls.
 
+use crate::data::batcher::padded;
 use crate::data::Seq2SeqBatch;
 use crate::model::ctc::{collapse, ctc_nll, ctc_targets};
 use crate::model::Transformer;
@@ -104,11 +105,7 @@ impl<B: Backend> Seq2SeqTrainer<B> {
         } else {
             targets
         };
-        let rows: Vec<i64> = outputs
-            .iter()
-            .flat_map(|out| (0..width).map(|i| out.get(i).map_or(PAD as i64, |&id| id as i64)))
-            .collect();
-        let predictions = Tensor::from_data(TensorData::new(rows, [batch_size, width]), &device);
+        let predictions = padded::<B>(&outputs, width, &device);
         SequenceOutput::new(loss, logits, Some(predictions), targets)
     }
 }
