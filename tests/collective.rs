@@ -365,22 +365,29 @@ fn a_lost_node_stops_the_other_with_an_error_and_the_group_resumes() {
     let config = write_config(&dir, json);
     let out = dir.join("m");
     let checkpoint = dir.join("runs/m/checkpoint/model-1.mpk");
+    // The epoch-1 checkpoint's three files, the last written last.
+    let epoch_1 = ["model", "optim", "scheduler"]
+        .map(|kind| dir.join(format!("runs/m/checkpoint/{kind}-1.mpk")));
     {
         let (_orch, port) = orchestrator();
+        // 20 s for every wait: node 1 may start seconds after node 0 while the rest of the
+        // suite loads the machine; a lost peer is seen within a second (a reset connection),
+        // or at the latest by the watchdog after these 20 s.
         let group = Group {
             config: &config,
             nodes: 2,
             orchestrator: port,
-            timeout_s: 10,
+            timeout_s: 20,
         };
         let n0 = group.node(0, &out, &[]);
         let n1 = group.node(1, &out, &[]);
         let start = Instant::now();
-        while !checkpoint.is_file() {
+        // Node 1 dies as soon as the epoch-1 checkpoint is there, in epoch 2: a fixed delay
+        // after it would, on a fast enough machine, let the run finish first.
+        while !epoch_1.iter().all(|f| f.is_file()) {
             assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint");
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(500));
         n1.kill();
         let killed = Instant::now();
         let o0 = n0.wait("node 0 after node 1 was killed", Duration::from_secs(60));
