@@ -114,6 +114,21 @@ fn both_models_learn_which_quadrant_is_bright() {
             matches!(again, ImageTrainError::RunExists { epoch: 15, .. }),
             "{again}"
         );
+        // A checkpoint cut short (a process killed while saving it) is moved aside: --resume
+        // continues from the epoch before and finishes the run.
+        let checkpoints = dir.join("runs").join(name).join("checkpoint");
+        let last = checkpoints.join("model-15.mpk");
+        let bytes = std::fs::read(&last).unwrap();
+        std::fs::write(&last, &bytes[..bytes.len() / 2]).unwrap();
+        let resume = ImageTrainOptions {
+            resume: true,
+            ..options.clone()
+        };
+        let resumed = train::<B>(&config, &data, &resume, Default::default()).unwrap();
+        assert!(checkpoints.join("model-15.mpk.damaged").is_file());
+        assert!(checkpoints.join("model-15.mpk").is_file());
+        assert_eq!(resumed.epochs, 15);
+        assert!(resumed.dev.accuracy() >= 95.0, "{name} resumed");
     }
 }
 

@@ -8,7 +8,7 @@ use super::dataset::{ImageBatcher, ImageDataError, ImageSet, Split};
 use super::evaluate::{evaluate, Evaluation};
 use crate::train::dashboard::Dashboard;
 use crate::train::renderer::PlainRenderer;
-use crate::train::RunDir;
+use crate::train::{RunDir, TrainError};
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::InMemDataset;
 use burn::grad_clipping::GradientClippingConfig;
@@ -74,6 +74,8 @@ pub enum ImageTrainError {
     NothingToResume(PathBuf),
     #[error("training interrupted during epoch {epoch}: the checkpoints of finished epochs are in {dir}; continue with --resume")]
     Interrupted { epoch: usize, dir: PathBuf },
+    #[error(transparent)]
+    Run(TrainError),
     #[error("cannot write {path}")]
     Io {
         path: PathBuf,
@@ -203,17 +205,15 @@ pub fn train<B: AutodiffBackend>(
 ) -> Result<ImageReport, ImageTrainError> {
     check(config, data)?;
     let run = RunDir::for_output(&options.out);
-    let resume_from = match (run.last_checkpoint(), options.resume) {
-        (Some(epoch), true) => Some(epoch),
-        (None, true) => return Err(ImageTrainError::NothingToResume(run.path().to_path_buf())),
-        (Some(epoch), false) => {
-            return Err(ImageTrainError::RunExists {
-                dir: run.path().to_path_buf(),
-                epoch,
-            })
-        }
-        (None, false) => None,
-    };
+    // The text model's policy (src/train/run_dir.rs): resume from the newest complete
+    // checkpoint (a truncated one, from a process killed while saving, is moved aside), and
+    // never overwrite an earlier run. Image runs have no --restart.
+    let resume_from = run.prepare(options.resume, false).map_err(|e| match e {
+        TrainError::RunExists { dir, epoch } => ImageTrainError::RunExists { dir, epoch },
+        TrainError::NothingToResume(dir) => ImageTrainError::NothingToResume(dir),
+        TrainError::Io { path, source } => ImageTrainError::Io { path, source },
+        other => ImageTrainError::Run(other),
+    })?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ImageTrainError::Io { path, source }
