@@ -38,20 +38,28 @@ impl Watchdog {
         Self { waiting }
     }
 
-    /// Runs `op` under the watchdog. burn-collective panics where it loses a peer (its
-    /// worker threads and its client `unwrap` broken connections): such a panic comes back as
-    /// `Err` with its message.
-    fn guard<T>(&self, what: &'static str, op: impl FnOnce() -> T) -> Result<T, String> {
+    /// Runs the collective operation `op` under the watchdog. burn-collective panics where
+    /// it loses a peer (its worker threads and its client `unwrap` broken connections): such a
+    /// panic comes back as [`Failure::Panicked`], an error it returns as
+    /// [`Failure::Returned`].
+    fn guard<T>(
+        &self,
+        what: &'static str,
+        op: impl FnOnce() -> Result<T, burn_collective::CollectiveError>,
+    ) -> Result<T, Failure> {
         *self.waiting.lock().expect("watchdog") = Some((Instant::now(), what));
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(op));
         *self.waiting.lock().expect("watchdog") = None;
-        out.map_err(|panic| {
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "burn-collective failed".into())
-        })
+        match out {
+            Ok(result) => result.map_err(|e| Failure::Returned(format!("{e:?}"))),
+            Err(panic) => Err(Failure::Panicked(
+                panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "burn-collective failed".into()),
+            )),
+        }
     }
 }
 
@@ -107,8 +115,6 @@ impl<B: AutodiffBackend> Session<B> {
             .guard("waiting for every node to join", || {
                 burn_collective::register::<Inner<B>>(peer, inner, config)
             })
-            .map_err(Failure::Panicked)
-            .and_then(|r| r.map_err(|e| Failure::Returned(format!("{e:?}"))))
             .map_err(|failure| NodeError::Register {
                 rank: node.rank,
                 reason: failure.reason(),
@@ -148,8 +154,6 @@ impl<B: AutodiffBackend> Session<B> {
                     ReduceOperation::Sum,
                 )
             })
-            .map_err(Failure::Panicked)
-            .and_then(|r| r.map_err(|e| Failure::Returned(format!("{e:?}"))))
             .map_err(|failure| NodeError::AllReduce {
                 rank: self.rank,
                 reason: failure.reason(),
