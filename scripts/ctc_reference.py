@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch's CTC loss as a fixture for the non-autoregressive decoder (tests/pytorch_parity.rs).
+"""PyTorch's CTC loss as a fixture for the non-autoregressive decoder (tests/suite/nonautoregressive.rs).
 
 Writes tests/fixtures/ctc.io.safetensors:
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference fixtures for the Rust/Burn Transformer (tests/pytorch_parity.rs).
+"""PyTorch reference fixtures for the Rust/Burn Transformer (tests/suite/pytorch_parity.rs).
 
 What this makes
 ---------------

@@ -1,7 +1,7 @@
 //! Ensemble decoding: several models' per-step log-probabilities averaged (with weights), each
 //! member with its own KV cache.
 
-mod common;
+use crate::common;
 
 use burn::prelude::*;
 use common::{batch, model};

@@ -1,7 +1,7 @@
 //! Issue 28: self-attention on images and the CNN baseline, end to end on a toy task the test
 //! writes as IDX files: which quadrant of an 8x8 image is bright.
 
-mod common;
+use crate::common;
 
 use seq2seq::vision::cnn::CnnConfig;
 use seq2seq::vision::dataset::ImageSet;

@@ -1,7 +1,7 @@
 //! Decoding with a real (randomly initialised) Transformer: greedy with the KV cache equals
 //! greedy by re-running the full forward, and beam search with beam 1 equals greedy.
 
-mod common;
+use crate::common;
 
 use burn::prelude::*;
 use seq2seq::decode::{beam, greedy, BeamConfig};

@@ -3,7 +3,7 @@
 //! (the same code as `seq2seq import-pytorch`) and compares every output position, padded ones
 //! included, to 1e-5.
 
-mod common;
+use crate::common;
 
 use burn::prelude::*;
 use common::{assert_close, fixture_path, Io};

@@ -1,7 +1,7 @@
 //! Sequence-level knowledge distillation: `train --teacher` replaces the training targets by
 //! the teacher's beam outputs, keeps the dev references, and caches the outputs.
 
-mod common;
+use crate::common;
 
 use common::TempDir;
 use seq2seq::data::{Pair, TaskKind};

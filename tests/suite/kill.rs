@@ -1,7 +1,7 @@
 //! Kill training with SIGKILL at random moments, many times: every time, what is on disk
 //! still resumes, and the run finally completes with a model that loads.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -1,7 +1,7 @@
 //! The non-autoregressive (CTC) decoder: its loss against PyTorch's, padding invariance, a tiny
 //! model learning the copy task, and the decoding entry points taking it like any model.
 
-mod common;
+use crate::common;
 
 use burn::backend::Autodiff;
 use burn::prelude::*;

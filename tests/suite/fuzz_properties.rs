@@ -1,6 +1,6 @@
 //! Property tests over arbitrary input: the parsers, the vocabulary and config loading return
 //! values or errors, never panic. CI runs proptest's default 256 cases per property; for a long
-//! local run: `PROPTEST_CASES=250000 cargo test --release --test fuzz_properties`.
+//! local run: `PROPTEST_CASES=250000 cargo test --release --test suite fuzz_properties::`.
 
 use proptest::prelude::*;
 use seq2seq::config::Preset;

@@ -1,6 +1,6 @@
 //! The `seq2seq` binary end to end: import, infer, errors a user sees.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, assert_fails_with, fixture_path, stderr, Io, TempDir};
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! learns a toy corpus, fine-tuning with `--init`, the errors of real corpora, streaming
 //! `infer`, and the shipped Multi30k model.
 
-mod common;
+use crate::common;
 
 use burn::backend::{Autodiff, NdArray};
 use common::{assert_fails_with, plain_options, TempDir};

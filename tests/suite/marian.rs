@@ -3,7 +3,7 @@
 //! compared with what transformers 5 and MarianTokenizer made of it: token ids of every val
 //! line, teacher-forced logits, greedy `generate()` outputs; and every refusal.
 
-mod common;
+use crate::common;
 
 use burn::backend::NdArray;
 use burn::prelude::*;
