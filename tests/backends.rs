@@ -96,6 +96,50 @@ fn permuted_copies_on_flex_equal_ndarrays() {
     }
 }
 
+/// `slice_assign` on flex writes a destination nothing else holds in place (vendor/burn-flex's
+/// patch: it used to copy the whole destination first), as the decoder's KV cache relies on,
+/// and a shared one is copied, leaving the other holder's values alone. Values as ndarray's.
+#[cfg(feature = "flex")]
+#[test]
+fn slice_assign_on_flex_writes_in_place_unless_shared() {
+    type Flex = seq2seq::backend::Flex;
+    fn address(t: &Tensor<Flex, 4>) -> usize {
+        t.clone().into_primitive().tensor().bytes().as_ptr() as usize
+    }
+    fn step<B: Backend>(device: &B::Device) -> Tensor<B, 4> {
+        let values: Vec<f32> = (0..3 * 2 * 4).map(|i| i as f32 * 0.5 - 3.0).collect();
+        Tensor::from_data(TensorData::new(values, [3, 2, 1, 4]), device)
+    }
+    let at = [0..3, 0..2, 5..6, 0..4];
+    let device = Default::default();
+    // A cache of [rows 3, heads 2, capacity 8, d_head 4]: position 5 written.
+    let cache = Tensor::<Flex, 4>::zeros([3, 2, 8, 4], &device);
+    let before = address(&cache);
+    let written = cache.slice_assign(at.clone(), step::<Flex>(&device));
+    assert_eq!(address(&written), before, "a unique destination was copied");
+    let nd = Tensor::<NdArray, 4>::zeros([3, 2, 8, 4], &Default::default())
+        .slice_assign(at.clone(), step::<NdArray>(&Default::default()));
+    assert_eq!(
+        written.to_data().to_vec::<f32>().unwrap(),
+        nd.to_data().to_vec::<f32>().unwrap()
+    );
+
+    // Shared: the write goes to a copy; the other holder keeps its values.
+    let held = written.clone();
+    let rewritten = written.slice_assign(at, step::<Flex>(&device).mul_scalar(2.0));
+    assert_ne!(address(&rewritten), address(&held));
+    assert_eq!(
+        held.to_data().to_vec::<f32>().unwrap(),
+        nd.to_data().to_vec::<f32>().unwrap()
+    );
+    let doubled: f32 = rewritten.sum().into_scalar();
+    let once: f32 = held.sum().into_scalar();
+    assert!(
+        (doubled - 2.0 * once).abs() < 1e-4,
+        "{doubled} vs 2 x {once}"
+    );
+}
+
 /// Beam search and greedy decoding on flex give ndarray's hypotheses: flex's patched matmul
 /// (output buffers not zero-filled first) and select (the KV cache reordered with bulk row
 /// copies), and the cache regrouping of beam search (one cross-attention entry per input).

@@ -233,7 +233,16 @@ fn slice_write_impl<E: Element + bytemuck::Pod>(
     slices: &[Slice],
     source: WriteSource<'_, E>,
 ) -> FlexTensor {
-    let mut tensor = tensor.to_contiguous();
+    // seq2seq patch: `to_contiguous` of a tensor that already is contiguous is a clone sharing
+    // its buffer, and `tensor` stayed alive beside it, so `storage_mut` below always found the
+    // buffer shared and copied all of it (`Arc::make_mut`): every slice_assign copied its whole
+    // destination, a KV cache written "in place" included. The original is dropped first, so a
+    // destination nothing else holds is written in place.
+    let mut tensor = {
+        let contiguous = tensor.to_contiguous();
+        drop(tensor);
+        contiguous
+    };
     let dst_layout = tensor.layout().clone();
     let ndims = dst_layout.num_dims();
 
