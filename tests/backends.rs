@@ -140,6 +140,125 @@ fn slice_assign_on_flex_writes_in_place_unless_shared() {
     );
 }
 
+/// Distance in units in the last place between two f32 of the same sign.
+#[cfg(feature = "flex")]
+fn ulps(a: f32, b: f32) -> u64 {
+    (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
+}
+
+/// flex's `exp` on f32 (vendor/burn-flex's vectorized `simd/exp.rs`, not libm per element) is
+/// within 2 ulp of libm's `expf` over the whole range where the result is normal (every 1/64
+/// of [-87, 88] and 10,000 seeded random points), and gives libm's values for infinities,
+/// overflow, underflow and NaN; on a unique tensor (written in place), a shared one and a
+/// non-contiguous view alike.
+#[cfg(feature = "flex")]
+#[test]
+fn exp_on_flex_is_within_two_ulp_of_libm() {
+    type Flex = seq2seq::backend::Flex;
+    let device = Default::default();
+    let mut xs: Vec<f32> = (-87 * 64..=88 * 64).map(|i| i as f32 / 64.0).collect();
+    let mut seed = 12345u32;
+    for _ in 0..10_000 {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        xs.push((seed >> 8) as f32 / (1u32 << 24) as f32 * 175.0 - 87.0);
+    }
+    let n = xs.len();
+    let t = Tensor::<Flex, 1>::from_data(TensorData::new(xs.clone(), [n]), &device);
+    let held = t.clone(); // shared: exp must not write into `held`
+    let got = t.exp().into_data().to_vec::<f32>().unwrap();
+    assert_eq!(held.into_data().to_vec::<f32>().unwrap(), xs);
+    for (&x, &e) in xs.iter().zip(&got) {
+        assert!(ulps(e, x.exp()) <= 2, "exp({x}) = {e}, libm {}", x.exp());
+    }
+    let unique = Tensor::<Flex, 1>::from_data(TensorData::new(xs.clone(), [n]), &device).exp();
+    assert_eq!(unique.into_data().to_vec::<f32>().unwrap(), got);
+
+    let special = [
+        f32::NEG_INFINITY,
+        f32::INFINITY,
+        -200.0,
+        200.0,
+        -100.0, // a denormal result
+        -88.5,
+        88.7,
+        89.0,
+        0.0,
+        -0.0,
+        f32::NAN,
+    ];
+    let t =
+        Tensor::<Flex, 1>::from_data(TensorData::new(special.to_vec(), [special.len()]), &device);
+    for (&x, e) in special
+        .iter()
+        .zip(t.exp().into_data().to_vec::<f32>().unwrap())
+    {
+        let want = x.exp();
+        assert!(
+            (want.is_nan() && e.is_nan()) || e == want || ulps(e, want) <= 2,
+            "exp({x}) = {e}, libm {want}"
+        );
+    }
+
+    // A transposed, offset view: [3, 5] taken from rows 1.. of a [4, 5], transposed.
+    let values: Vec<f32> = (0..20).map(|i| i as f32 * 0.9 - 9.0).collect();
+    let base = Tensor::<Flex, 2>::from_data(TensorData::new(values, [4, 5]), &device);
+    let view = base.slice([1..4, 0..5]).swap_dims(0, 1); // [5, 3]
+    let want: Vec<f32> = view.to_data().to_vec::<f32>().unwrap();
+    let got = view.exp().into_data().to_vec::<f32>().unwrap();
+    for (&x, &e) in want.iter().zip(&got) {
+        assert!(ulps(e, x.exp()) <= 2, "exp({x}) = {e}");
+    }
+}
+
+/// flex's fused log-softmax over the last dim (vendor/burn-flex's patch: one pass per row with
+/// the vectorized exp, where Burn's default is six tensor ops) and its softmax equal ndarray's
+/// to 1e-5, with masked (-inf) entries, an 8,000-wide vocabulary, a row of all -inf (NaN on
+/// both), a non-contiguous input and another dim (the default decomposition, kept).
+#[cfg(feature = "flex")]
+#[test]
+fn log_softmax_on_flex_equals_ndarrays() {
+    use burn::tensor::activation::{log_softmax, softmax};
+    type Flex = seq2seq::backend::Flex;
+    fn cases<B: Backend>(rows: usize, width: usize) -> Vec<Vec<f32>> {
+        let device = Default::default();
+        let mut v: Vec<f32> = (0..2 * rows * width)
+            .map(|i| (i as f32 * 0.37).sin() * 6.0 + (i % 7) as f32)
+            .collect();
+        v[3] = f32::NEG_INFINITY; // masked entries
+        v[width + 1] = f32::NEG_INFINITY;
+        let x = Tensor::<B, 3>::from_data(TensorData::new(v, [2, rows, width]), &device);
+        let masked_row = Tensor::<B, 2>::full([1, width], f32::NEG_INFINITY, &device);
+        vec![
+            log_softmax(x.clone(), 2).into_data(),
+            softmax(x.clone(), 2).into_data(),
+            log_softmax(
+                x.clone().slice([0..2, 1..rows, 0..width]).swap_dims(0, 1),
+                2,
+            )
+            .into_data(),
+            log_softmax(x, 1).into_data(),
+            log_softmax(masked_row, 1).into_data(),
+        ]
+        .into_iter()
+        .map(|d| d.to_vec::<f32>().unwrap())
+        .collect()
+    }
+    for (rows, width) in [(3, 8_000), (5, 37), (4, 1)] {
+        let (flex, nd) = (cases::<Flex>(rows, width), cases::<NdArray>(rows, width));
+        for (case, (f, n)) in flex.iter().zip(&nd).enumerate() {
+            assert_eq!(f.len(), n.len());
+            for (i, (a, b)) in f.iter().zip(n).enumerate() {
+                let same =
+                    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-5 * (1.0 + b.abs());
+                assert!(
+                    same,
+                    "case {case} of {rows}x{width}, element {i}: {a} vs {b}"
+                );
+            }
+        }
+    }
+}
+
 /// Beam search and greedy decoding on flex give ndarray's hypotheses: flex's patched matmul
 /// (output buffers not zero-filled first) and select (the KV cache reordered with bulk row
 /// copies), and the cache regrouping of beam search (one cross-attention entry per input).

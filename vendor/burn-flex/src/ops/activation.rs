@@ -157,6 +157,54 @@ impl ActivationOps<Flex> for Flex {
     fn softmax(tensor: FloatTensor<Flex>, dim: usize) -> FloatTensor<Flex> {
         softmax(tensor, dim)
     }
+
+    /// seq2seq patch: f32 along the last dim fused, one row at a time (max, the sum of
+    /// `exp(x - max)` by the vectorized exp, then `x - max - ln(sum)`), instead of the trait's
+    /// six tensor ops (two of them allocating `[rows, vocab]` buffers): every decoding step's
+    /// log-softmax over the vocabulary. Other dims and dtypes: the trait's decomposition.
+    fn log_softmax(tensor: FloatTensor<Flex>, dim: usize) -> FloatTensor<Flex> {
+        let rank = tensor.shape().num_dims();
+        #[cfg(feature = "simd")]
+        if tensor.dtype() == DType::F32 && dim + 1 == rank {
+            return log_softmax_last_f32(tensor);
+        }
+        let max = Flex::float_max_dim(tensor.clone(), dim);
+        let shifted = Flex::float_sub(tensor, max);
+        let log_sum_exp = Flex::float_log(Flex::float_sum_dim(
+            Flex::float_exp(shifted.clone()),
+            dim,
+        ));
+        Flex::float_sub(shifted, log_sum_exp)
+    }
+}
+
+/// seq2seq patch: log-softmax of f32 rows along the last dim (see `log_softmax` above).
+#[cfg(feature = "simd")]
+fn log_softmax_last_f32(tensor: FlexTensor) -> FlexTensor {
+    let tensor = tensor.to_contiguous();
+    let shape = tensor.layout().shape().clone();
+    let last = *shape.last().expect("log_softmax: empty shape");
+    let n = shape.num_elements();
+    if last == 0 || n == 0 {
+        return tensor;
+    }
+    let start = tensor.layout().start_offset();
+    let storage: &[f32] = tensor.storage();
+    let input = &storage[start..start + n];
+    let mut output: Vec<f32> = vec![0.0; n];
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        // Tasks of at least 64K elements (8 rows of an 8,000-piece vocabulary).
+        let rows_per_task = (65_536 / last).max(1);
+        output
+            .par_chunks_mut(rows_per_task * last)
+            .zip(input.par_chunks(rows_per_task * last))
+            .for_each(|(o, i)| crate::simd::exp::log_softmax_rows_f32(i, o, last));
+    }
+    #[cfg(not(feature = "rayon"))]
+    crate::simd::exp::log_softmax_rows_f32(input, &mut output, last);
+    FlexTensor::new(Bytes::from_elems(output), Layout::contiguous(shape), DType::F32)
 }
 
 #[inline]
@@ -367,15 +415,9 @@ fn softmax_row_f32_simd<S: macerator::Simd>(input: &[f32], output: &mut [f32]) {
     }
 
     // Pass 2: compute exp(x - max), store in output, accumulate sum.
-    // Scalar exp (no SIMD exp in macerator). This pass is the one that
-    // actually does memory reads + writes on the whole row, so scalar
-    // here still lands us at memory bandwidth.
-    let mut sum = 0.0f32;
-    for idx in 0..len {
-        let e = (input[idx] - max_val).exp();
-        output[idx] = e;
-        sum += e;
-    }
+    // seq2seq patch: the vectorized exp (`simd/exp.rs`); libm's scalar expf
+    // per element was this kernel's main cost.
+    let sum = crate::simd::exp::exp_shifted_sum_f32(input, max_val, output);
 
     // Pass 3: normalize.
     // SIMD splat + multiply, scalar tail.

@@ -163,7 +163,34 @@ where
 
 /// Exponential: e^x
 pub fn exp(tensor: FlexTensor) -> FlexTensor {
+    // seq2seq patch: f32 through the vectorized exp (`simd/exp.rs`), not libm per element.
+    #[cfg(feature = "simd")]
+    if tensor.dtype() == DType::F32 {
+        return exp_f32(tensor);
+    }
     unary_op(tensor, |x| x.exp(), |x| x.exp())
+}
+
+/// seq2seq patch: `exp` of an f32 tensor, in place when it is unique, contiguous and at
+/// offset 0 (as `unary_op` does), else into a new contiguous buffer.
+#[cfg(feature = "simd")]
+fn exp_f32(tensor: FlexTensor) -> FlexTensor {
+    let mut tensor = tensor.to_contiguous();
+    let n = tensor.layout().num_elements();
+    let start = tensor.layout().start_offset();
+    if tensor.is_unique() && start == 0 {
+        let storage: &mut [f32] = tensor.storage_mut();
+        crate::simd::exp::exp_inplace_f32(&mut storage[..n]);
+        return tensor;
+    }
+    let src: &[f32] = tensor.storage();
+    let mut out = alloc::vec![0.0f32; n];
+    crate::simd::exp::exp_into_f32(&src[start..start + n], &mut out);
+    FlexTensor::new(
+        Bytes::from_elems(out),
+        Layout::contiguous(tensor.layout().shape().clone()),
+        DType::F32,
+    )
 }
 
 /// Natural logarithm: ln(x)

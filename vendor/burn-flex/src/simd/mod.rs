@@ -13,6 +13,10 @@
 #[cfg(feature = "simd")]
 pub mod kernels;
 
+// seq2seq patch: vectorized f32 exp (float_exp, softmax, log_softmax)
+#[cfg(feature = "simd")]
+pub mod exp;
+
 // SIMD-aligned memory allocation
 #[cfg(feature = "simd")]
 pub mod aligned;
