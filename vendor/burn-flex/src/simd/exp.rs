@@ -111,50 +111,51 @@ fn exp_shifted_sum_simd<S: macerator::Simd>(xs: &[f32], shift: f32, out: &mut [f
 }
 
 /// The body of [`exp_shifted_sum_f32`], inlined into each `with_simd` instance that uses it.
+/// Two loops LLVM vectorizes (checked in the assembly: 16 lanes under AVX-512): a map, then
+/// a sum; one loop doing both was left scalar.
 #[inline(always)]
 fn exp_shifted_sum(xs: &[f32], shift: f32, out: &mut [f32]) -> f32 {
-    // Eight partial sums: a vectorizable reduction without reassociating a single one.
-    let mut sums = [0.0f32; 8];
-    let mut out_chunks = out.chunks_exact_mut(8);
-    let mut x_chunks = xs.chunks_exact(8);
-    for (o, x) in (&mut out_chunks).zip(&mut x_chunks) {
-        for i in 0..8 {
-            let e = exp_one(x[i] - shift);
-            o[i] = e;
-            sums[i] += e;
+    for (o, &x) in out.iter_mut().zip(xs) {
+        *o = exp_one(x - shift);
+    }
+    sum(out)
+}
+
+/// Sum by 16 partial sums (a vectorizable reduction: one accumulator would keep the order).
+#[inline(always)]
+fn sum(xs: &[f32]) -> f32 {
+    let mut sums = [0.0f32; 16];
+    let mut chunks = xs.chunks_exact(16);
+    for c in &mut chunks {
+        for i in 0..16 {
+            sums[i] += c[i];
         }
     }
-    let mut tail = 0.0f32;
-    for (o, &x) in out_chunks
-        .into_remainder()
-        .iter_mut()
-        .zip(x_chunks.remainder())
-    {
-        let e = exp_one(x - shift);
-        *o = e;
-        tail += e;
+    chunks.remainder().iter().chain(&sums).sum()
+}
+
+/// Maximum by 16 partial maxima, as [`sum`].
+#[inline(always)]
+fn max(xs: &[f32]) -> f32 {
+    let mut maxima = [f32::NEG_INFINITY; 16];
+    let mut chunks = xs.chunks_exact(16);
+    for c in &mut chunks {
+        for i in 0..16 {
+            maxima[i] = maxima[i].max(c[i]);
+        }
     }
-    ((sums[0] + sums[1]) + (sums[2] + sums[3])) + ((sums[4] + sums[5]) + (sums[6] + sums[7]))
-        + tail
+    chunks
+        .remainder()
+        .iter()
+        .chain(&maxima)
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max)
 }
 
 #[macerator::with_simd]
 fn log_softmax_rows_simd<S: macerator::Simd>(input: &[f32], output: &mut [f32], row_len: usize) {
     for (in_row, out_row) in input.chunks_exact(row_len).zip(output.chunks_exact_mut(row_len)) {
-        // Eight partial maxima, as the sums below: a vectorizable reduction.
-        let mut maxima = [f32::NEG_INFINITY; 8];
-        let mut chunks = in_row.chunks_exact(8);
-        for x in &mut chunks {
-            for i in 0..8 {
-                maxima[i] = maxima[i].max(x[i]);
-            }
-        }
-        let max = chunks
-            .remainder()
-            .iter()
-            .chain(&maxima)
-            .copied()
-            .fold(f32::NEG_INFINITY, f32::max);
+        let max = max(in_row);
         if max == f32::NEG_INFINITY || max.is_nan() {
             out_row.fill(f32::NAN);
             continue;
