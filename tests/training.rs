@@ -30,7 +30,7 @@ fn temp_dir(name: &str) -> TempDir {
 /// The README's quick check, `seq2seq train --task reverse --preset tiny`, exactly as a user
 /// runs it (no other setting changed), reaches >= 99% exact match (greedy decoding of held-out
 /// strings) with any seed: three of them here, on flex (the default backend). About two
-/// minutes each on 2 cores.
+/// minutes each on 2 cores (10 epochs; seeds 1-5 gave 99.87-100% when it was set).
 #[test]
 fn readme_reverse_command_learns_to_99_percent_with_any_seed() {
     let _serial = serial();
