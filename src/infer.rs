@@ -256,13 +256,26 @@ impl<B: Backend> Predictor<B> {
                 let device = self.device.clone();
                 let chunks = &chunks;
                 scope.spawn(move || {
-                    for (c, chunk) in chunks.iter().enumerate().skip(worker).step_by(workers) {
-                        let sources: Vec<&Vec<usize>> = chunk.iter().map(|&i| &inputs[i]).collect();
-                        let members: Vec<_> = models.iter().map(|(m, w)| (m, *w)).collect();
-                        let hyps = decode_batch(&members, &device, &sources, decoding);
-                        if sender.send((c, hyps)).is_err() {
-                            return;
+                    let work = || {
+                        for (c, chunk) in chunks.iter().enumerate().skip(worker).step_by(workers) {
+                            let sources: Vec<&Vec<usize>> =
+                                chunk.iter().map(|&i| &inputs[i]).collect();
+                            let members: Vec<_> = models.iter().map(|(m, w)| (m, *w)).collect();
+                            let hyps = decode_batch(&members, &device, &sources, decoding);
+                            if sender.send((c, hyps)).is_err() {
+                                return;
+                            }
                         }
+                    };
+                    // The worker runs inside a rayon pool of its own one thread, so a CPU
+                    // backend's parallel ops run inline on it: from outside a pool, each op
+                    // would be handed to the global pool's threads and the worker put to
+                    // sleep until they finish, two context switches per op (12% of a beam
+                    // search's profile in kernel scheduling) with `threads` workers and the
+                    // global pool's threads all competing for the same cores.
+                    match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+                        Ok(pool) => pool.install(work),
+                        Err(_) => work(),
                     }
                 });
             }
