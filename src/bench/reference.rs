@@ -221,11 +221,22 @@ impl Reference {
     pub fn decode(&self, beam: usize, batch: usize) -> Result<(Vec<Output>, f64), EngineError> {
         let script = scripts().join(self.engine.script());
         let out = self.scratch.join(format!("out-b{beam}-n{batch}.txt"));
+        // The same parallel layout as ours (`Predictor::predict_many`): `threads` batches
+        // decoded at once, one thread each, so CTranslate2 gets `threads` replicas of one
+        // thread (inter_threads), and a batch larger than a thread's share of the inputs is
+        // cut to that share, as ours cuts it. Its other layout, one batch at a time on
+        // intra_threads = 2, collapsed on a 2-core VM (beam 5 batch 1 ten times slower than
+        // one thread, the time in the kernel): docs/benchmark.md, 2026-12-02.
+        let share = self.count.div_ceil(self.threads.max(1)).max(1);
         let (beam_s, batch_s, threads) = (
             beam.to_string(),
-            batch.min(self.count).to_string(),
+            batch.min(self.count).min(share).to_string(),
             self.threads.to_string(),
         );
+        let thread_flags: [&str; 4] = match self.engine {
+            Engine::Ctranslate2 => ["--threads", "1", "--inter-threads", &threads],
+            Engine::Transformers => ["--threads", &threads, "", ""],
+        };
         let model_flag = match self.engine {
             Engine::Ctranslate2 => "--model",
             Engine::Transformers => "--hf-dir",
@@ -240,13 +251,17 @@ impl Reference {
             beam_s.as_ref(),
             "--batch".as_ref(),
             batch_s.as_ref(),
-            "--threads".as_ref(),
-            threads.as_ref(),
             "--scores".as_ref(),
             "--json".as_ref(),
             "--out".as_ref(),
             out.as_os_str(),
         ];
+        args.extend(
+            thread_flags
+                .iter()
+                .filter(|f| !f.is_empty())
+                .map(|f| std::ffi::OsStr::new(*f)),
+        );
         if self.tokens {
             args.push("--tokens".as_ref());
         }

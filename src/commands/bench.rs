@@ -102,7 +102,8 @@ pub struct BenchArgs {
     #[arg(long, alias = "no-reference")]
     pub no_ctranslate2: bool,
     /// Threads on each side of the inference section: ours decodes this many batches at once,
-    /// CTranslate2 gets them as intra_threads, transformers as torch's threads.
+    /// one thread each, CTranslate2 the same (inter_threads, one intra thread each),
+    /// transformers gets them as torch's threads.
     #[arg(long, default_value_t = 2)]
     pub infer_threads: usize,
 }
