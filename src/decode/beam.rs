@@ -44,6 +44,75 @@ impl BeamConfig {
     }
 }
 
+/// Next-token log-probabilities of several rows in one buffer, row after row (as the model's
+/// `[rows, vocab]` output comes back from the device: no copy per row). `rows[r]` is row `r`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogProbRows {
+    values: Vec<f32>,
+    width: usize,
+}
+
+impl LogProbRows {
+    /// Rows of `width` values each, read from `values` in order.
+    ///
+    /// # Panics
+    /// If `values` is not a whole number of rows (or `width` is 0 and `values` is not empty).
+    pub fn new(values: Vec<f32>, width: usize) -> Self {
+        assert!(
+            if width == 0 {
+                values.is_empty()
+            } else {
+                values.len() % width == 0
+            },
+            "{} values are not rows of {width}",
+            values.len()
+        );
+        Self { values, width }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.values.len().checked_div(self.width).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Rows `range`, in order.
+    pub fn rows(&self, range: std::ops::Range<usize>) -> std::slice::ChunksExact<'_, f32> {
+        self.values[range.start * self.width..range.end * self.width]
+            .chunks_exact(self.width.max(1))
+    }
+
+    /// Every row, mutably.
+    pub fn rows_mut(&mut self) -> std::slice::ChunksExactMut<'_, f32> {
+        self.values.chunks_exact_mut(self.width.max(1))
+    }
+}
+
+impl From<Vec<Vec<f32>>> for LogProbRows {
+    /// Rows of equal length (a scorer written row by row, as the tests' tables are).
+    ///
+    /// # Panics
+    /// If the rows' lengths differ.
+    fn from(rows: Vec<Vec<f32>>) -> Self {
+        let width = rows.first().map_or(0, Vec::len);
+        assert!(
+            rows.iter().all(|r| r.len() == width),
+            "rows of different lengths"
+        );
+        Self::new(rows.concat(), width)
+    }
+}
+
+impl std::ops::Index<usize> for LogProbRows {
+    type Output = [f32];
+    fn index(&self, row: usize) -> &[f32] {
+        &self.values[row * self.width..(row + 1) * self.width]
+    }
+}
+
 /// Next-token log-probabilities for rows of partial hypotheses.
 pub trait Scorer {
     /// `prefixes[r]` is row `r`'s tokens so far (BEGIN first); `parents[r]` is the row of the
@@ -51,11 +120,8 @@ pub trait Scorer {
     /// inputs themselves, one each). Rows may be fewer or more than in the previous call: a
     /// beam search starts from one row per input, widens to `beam` rows, and drops the rows of
     /// inputs that are done. Returns one log-probability vector over the vocabulary per row.
-    fn next_log_probs(
-        &mut self,
-        prefixes: &[Vec<usize>],
-        parents: Option<&[usize]>,
-    ) -> Vec<Vec<f32>>;
+    fn next_log_probs(&mut self, prefixes: &[Vec<usize>], parents: Option<&[usize]>)
+        -> LogProbRows;
 }
 
 /// A live partial hypothesis: its input, tokens so far (BEGIN first) and log-probability.
@@ -198,21 +264,55 @@ pub(crate) fn row_best(
     if n == 0 {
         return;
     }
-    for (token, &lp) in log_probs.iter().enumerate() {
-        let score = base + lp as f64;
+    // Once `n` are kept, a block of 16 whose largest value cannot beat the worst kept is
+    // skipped whole: one vectorizable integer max per block instead of a conversion and a
+    // comparison per token. The largest is taken in `total_cmp`'s order (NaNs and signed
+    // zeros included), in which `base + lp` never decreases as `lp` grows, so no token of a
+    // skipped block would have entered.
+    const BLOCK: usize = 16;
+    for (b, block) in log_probs.chunks(BLOCK).enumerate() {
         if out.len() - start == n {
             let worst = out[out.len() - 1].0;
-            if score.total_cmp(&worst) != Ordering::Greater {
-                continue;
+            let block_max = block
+                .iter()
+                .map(|&x| total_key(x))
+                .max()
+                .map(from_total_key);
+            if let Some(block_max) = block_max {
+                if (base + block_max as f64).total_cmp(&worst) != Ordering::Greater {
+                    continue;
+                }
             }
-            out.pop();
         }
-        let mut at = out.len();
-        while at > start && out[at - 1].0.total_cmp(&score) == Ordering::Less {
-            at -= 1;
+        for (i, &lp) in block.iter().enumerate() {
+            let score = base + lp as f64;
+            if out.len() - start == n {
+                let worst = out[out.len() - 1].0;
+                if score.total_cmp(&worst) != Ordering::Greater {
+                    continue;
+                }
+                out.pop();
+            }
+            let mut at = out.len();
+            while at > start && out[at - 1].0.total_cmp(&score) == Ordering::Less {
+                at -= 1;
+            }
+            out.insert(at, (score, row, b * BLOCK + i));
         }
-        out.insert(at, (score, row, token));
     }
+}
+
+/// `x`'s bits as an integer ordered as `f32::total_cmp` orders the floats (its own transform).
+#[inline(always)]
+fn total_key(x: f32) -> i32 {
+    let bits = x.to_bits() as i32;
+    bits ^ (((bits >> 31) as u32) >> 1) as i32
+}
+
+/// The float whose [`total_key`] is `key` (the transform is its own inverse).
+#[inline(always)]
+fn from_total_key(key: i32) -> f32 {
+    f32::from_bits((key ^ (((key >> 31) as u32) >> 1) as i32) as u32)
 }
 
 /// The `n` best of `candidates` (`(log-probability, row, token)`), best first, ties in
@@ -285,7 +385,7 @@ impl<B: Backend> Scorer for TransformerScorer<'_, B> {
         &mut self,
         prefixes: &[Vec<usize>],
         parents: Option<&[usize]>,
-    ) -> Vec<Vec<f32>> {
+    ) -> LogProbRows {
         let rows = prefixes.len();
         if let Some(parents) = parents {
             self.stepper.keep(parents);
@@ -296,7 +396,7 @@ impl<B: Backend> Scorer for TransformerScorer<'_, B> {
             .collect();
         let input = Tensor::<B, 2, Int>::from_data(TensorData::new(last, [rows, 1]), &self.device);
         let (flat, vocab) = super::step::to_host(self.stepper.next_log_probs(input));
-        flat.chunks(vocab).map(<[f32]>::to_vec).collect()
+        LogProbRows::new(flat, vocab)
     }
 }
 
@@ -370,6 +470,71 @@ mod tests {
     }
 
     #[test]
+    fn row_best_skipping_blocks_keeps_what_a_scan_of_every_token_keeps() {
+        // Rows of 1,003 tokens (a ragged last block) from a fixed LCG, with NaNs of both signs,
+        // signed zeros, -inf and ties; bases of both zero signs and ordinary ones.
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u32
+        };
+        for (case, base) in [0.0, -0.0, -3.25, -1e-9].into_iter().enumerate() {
+            let row: Vec<f32> = (0..1003)
+                .map(|_| match next() % 50 {
+                    0 => f32::NAN,
+                    1 => -f32::NAN,
+                    2 => 0.0,
+                    3 => -0.0,
+                    4 => f32::NEG_INFINITY,
+                    5 => -2.5,
+                    v => -((v * 7919 + next() % 1000) as f32) / 97.0,
+                })
+                .collect();
+            let all: Vec<_> = row
+                .iter()
+                .enumerate()
+                .map(|(t, &lp)| (base + lp as f64, case, t))
+                .collect();
+            for n in [1, 3, 10, 64] {
+                let mut tops = Vec::new();
+                row_best(base, case, &row, n, &mut tops);
+                let want = best_candidates(all.clone(), n);
+                let bits = |v: &[(f64, usize, usize)]| -> Vec<(u64, usize)> {
+                    v.iter().map(|c| (c.0.to_bits(), c.2)).collect()
+                };
+                assert_eq!(bits(&tops), bits(&want), "base {base}, n = {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn total_keys_order_floats_as_total_cmp_does() {
+        let mut xs = vec![
+            f32::NAN,
+            -f32::NAN,
+            0.0,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1.5,
+            -1.5,
+            f32::MIN_POSITIVE,
+            -f32::MIN_POSITIVE,
+            f32::MAX,
+            f32::MIN,
+        ];
+        xs.sort_by(|a, b| a.total_cmp(b));
+        for pair in xs.windows(2) {
+            assert!(total_key(pair[0]) < total_key(pair[1]), "{pair:?}");
+        }
+        for x in xs {
+            assert_eq!(from_total_key(total_key(x)).to_bits(), x.to_bits());
+        }
+    }
+
+    #[test]
     fn best_candidates_equal_a_stable_sort_with_ties() {
         let mut all = Vec::new();
         for row in 0..3 {
@@ -403,8 +568,8 @@ mod tests {
             &mut self,
             prefixes: &[Vec<usize>],
             _parents: Option<&[usize]>,
-        ) -> Vec<Vec<f32>> {
-            prefixes
+        ) -> LogProbRows {
+            let rows: Vec<Vec<f32>> = prefixes
                 .iter()
                 .map(|prefix| {
                     let mut probs = vec![0.0f32; self.vocab];
@@ -414,7 +579,8 @@ mod tests {
                     }
                     probs.iter().map(|p| p.ln()).collect()
                 })
-                .collect()
+                .collect();
+            rows.into()
         }
     }
 

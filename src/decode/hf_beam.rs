@@ -92,7 +92,7 @@ pub fn hf_beam_search<S: Scorer>(
             .collect();
         let mut next = scorer.next_log_probs(&prefixes, parents.as_deref());
         if config.forced_eos && cur_len == config.max_length - 1 {
-            for row in &mut next {
+            for row in next.rows_mut() {
                 row.iter_mut().for_each(|x| *x = f32::NEG_INFINITY);
                 row[END] = 0.0;
             }
@@ -110,7 +110,7 @@ pub fn hf_beam_search<S: Scorer>(
             // among them. Extensions the model forbids (-inf) are never candidates.
             let mut candidates: Vec<(f64, usize, usize)> =
                 Vec::with_capacity((end - first) * 2 * k);
-            for (row, log_probs) in next[first..end].iter().enumerate() {
+            for (row, log_probs) in next.rows(first..end).enumerate() {
                 let base = input.running[row].log_prob;
                 super::beam::row_best(base, row, log_probs, 2 * k, &mut candidates);
             }
@@ -218,8 +218,8 @@ mod tests {
             &mut self,
             prefixes: &[Vec<usize>],
             _: Option<&[usize]>,
-        ) -> Vec<Vec<f32>> {
-            prefixes
+        ) -> super::super::beam::LogProbRows {
+            let rows: Vec<Vec<f32>> = prefixes
                 .iter()
                 .map(|prefix| {
                     let mut probs = vec![0.0f32; self.vocab];
@@ -229,7 +229,8 @@ mod tests {
                     }
                     probs.iter().map(|p| p.ln()).collect()
                 })
-                .collect()
+                .collect();
+            rows.into()
         }
     }
 

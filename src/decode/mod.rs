@@ -13,7 +13,9 @@ pub mod greedy;
 pub mod hf_beam;
 pub mod step;
 
-pub use beam::{beam, beam_ensemble, beam_search, BeamConfig, Scorer, TransformerScorer};
+pub use beam::{
+    beam, beam_ensemble, beam_search, BeamConfig, LogProbRows, Scorer, TransformerScorer,
+};
 pub use greedy::{greedy, greedy_ensemble};
 pub use step::Stepper;
 

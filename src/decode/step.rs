@@ -236,7 +236,7 @@ pub fn to_host<B: Backend>(log_probs: Tensor<B, 2>) -> (Vec<f32>, usize) {
     let values = log_probs
         .into_data()
         .convert::<f32>()
-        .to_vec()
+        .into_vec()
         .expect("f32 log-probabilities");
     (values, vocab)
 }
