@@ -58,12 +58,9 @@ impl LogProbRows {
     /// # Panics
     /// If `values` is not a whole number of rows (or `width` is 0 and `values` is not empty).
     pub fn new(values: Vec<f32>, width: usize) -> Self {
+        // `is_multiple_of(0)` holds for 0 alone: no values without a width.
         assert!(
-            if width == 0 {
-                values.is_empty()
-            } else {
-                values.len() % width == 0
-            },
+            values.len().is_multiple_of(width),
             "{} values are not rows of {width}",
             values.len()
         );
