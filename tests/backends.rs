@@ -259,6 +259,71 @@ fn log_softmax_on_flex_equals_ndarrays() {
     }
 }
 
+/// flex's softmax, log-softmax and exp write into a unique input's own buffer (the same
+/// address comes back) and give, bit for bit, what they give a shared input through a new
+/// buffer, leaving the shared input untouched; rows few enough for one task and enough for
+/// several, a ragged row length, -inf entries and a row of all -inf.
+#[cfg(feature = "flex")]
+#[test]
+fn in_place_softmaxes_and_exp_equal_their_copying_paths_bit_for_bit() {
+    use burn::tensor::ops::{ActivationOps, FloatTensorOps};
+    type Flex = seq2seq::backend::Flex;
+    type Op = fn(burn::tensor::ops::FloatTensor<Flex>) -> burn::tensor::ops::FloatTensor<Flex>;
+    let ops: [(&str, Op); 3] = [
+        ("softmax", |t| Flex::softmax(t, 1)),
+        ("log_softmax", |t| Flex::log_softmax(t, 1)),
+        ("exp", Flex::float_exp),
+    ];
+    let device = Default::default();
+    for (rows, width) in [(3, 8_000), (20, 8_000), (5, 37), (2_000, 12), (4, 1)] {
+        let mut v: Vec<f32> = (0..rows * width)
+            .map(|i| (i as f32 * 0.37).sin() * 6.0 + (i % 7) as f32 - 3.0)
+            .collect();
+        v[width / 2] = f32::NEG_INFINITY;
+        let last_row = (rows - 1) * width;
+        v[last_row..].fill(f32::NEG_INFINITY);
+        let fresh = || {
+            Tensor::<Flex, 2>::from_data(TensorData::new(v.clone(), [rows, width]), &device)
+                .into_primitive()
+                .tensor()
+        };
+        for (name, op) in ops {
+            let unique = fresh();
+            let address = unique.bytes().as_ptr();
+            let in_place = op(unique);
+            assert_eq!(
+                in_place.bytes().as_ptr(),
+                address,
+                "{name} {rows}x{width}: not in place"
+            );
+            let shared = fresh();
+            let kept = shared.clone();
+            let copied = op(shared);
+            assert_ne!(
+                copied.bytes().as_ptr(),
+                kept.bytes().as_ptr(),
+                "{name}: wrote a shared input"
+            );
+            let bits = |t: &[u8]| -> Vec<u32> {
+                t.chunks_exact(4)
+                    .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+                    .collect()
+            };
+            assert_eq!(
+                bits(in_place.bytes()),
+                bits(copied.bytes()),
+                "{name} {rows}x{width}"
+            );
+            let kept: Vec<u32> = bits(kept.bytes());
+            assert_eq!(
+                kept,
+                v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                "{name}: input changed"
+            );
+        }
+    }
+}
+
 /// Beam search and greedy decoding on flex give ndarray's hypotheses: flex's patched matmul
 /// (output buffers not zero-filled first) and select (the KV cache reordered with bulk row
 /// copies), and the cache regrouping of beam search (one cross-attention entry per input).

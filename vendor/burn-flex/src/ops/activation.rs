@@ -9,7 +9,7 @@ use burn_backend::Scalar;
 use burn_backend::ops::{ActivationOps, FloatTensorOps};
 use burn_backend::tensor::FloatTensor;
 use burn_backend::{DType, TensorMetadata};
-use burn_std::{Bytes, bf16, f16};
+use burn_std::{Bytes, Shape, bf16, f16};
 #[cfg(not(feature = "std"))]
 #[allow(unused_imports)]
 use num_traits::Float;
@@ -178,16 +178,29 @@ impl ActivationOps<Flex> for Flex {
     }
 }
 
-/// seq2seq patch: log-softmax of f32 rows along the last dim (see `log_softmax` above).
+/// seq2seq patch: log-softmax of f32 rows along the last dim (see `log_softmax` above), in
+/// place when the tensor is unique, contiguous and covers its buffer (a decoder's fresh
+/// logits), else into a new buffer.
 #[cfg(feature = "simd")]
 fn log_softmax_last_f32(tensor: FlexTensor) -> FlexTensor {
-    let tensor = tensor.to_contiguous();
+    let tensor = unique_contiguous(tensor);
     let shape = tensor.layout().shape().clone();
     let last = *shape.last().expect("log_softmax: empty shape");
     let n = shape.num_elements();
     if last == 0 || n == 0 {
         return tensor;
     }
+    // Tasks of at least 64K elements (8 rows of an 8,000-piece vocabulary).
+    let rows_per_task = (65_536 / last).max(1);
+    let tensor = match rows_in_place_f32(
+        tensor,
+        last,
+        rows_per_task,
+        crate::simd::exp::log_softmax_rows_inplace_f32,
+    ) {
+        Ok(done) => return done,
+        Err(tensor) => tensor,
+    };
     let start = tensor.layout().start_offset();
     let storage: &[f32] = tensor.storage();
     let input = &storage[start..start + n];
@@ -195,16 +208,61 @@ fn log_softmax_last_f32(tensor: FlexTensor) -> FlexTensor {
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
-        // Tasks of at least 64K elements (8 rows of an 8,000-piece vocabulary).
-        let rows_per_task = (65_536 / last).max(1);
+        let task = rows_per_task * last;
         output
-            .par_chunks_mut(rows_per_task * last)
-            .zip(input.par_chunks(rows_per_task * last))
+            .par_chunks_mut(task)
+            .zip(input.par_chunks(task))
             .for_each(|(o, i)| crate::simd::exp::log_softmax_rows_f32(i, o, last));
     }
     #[cfg(not(feature = "rayon"))]
     crate::simd::exp::log_softmax_rows_f32(input, &mut output, last);
     FlexTensor::new(Bytes::from_elems(output), Layout::contiguous(shape), DType::F32)
+}
+
+/// seq2seq patch: apply `rows` (a kernel over whole `last`-long rows) to the f32 buffer of
+/// `tensor` in place, `rows_per_task` rows per rayon task, when the tensor is unique,
+/// contiguous and covers its buffer exactly (`Ok`); else hand the tensor back (`Err`).
+#[cfg(feature = "simd")]
+fn rows_in_place_f32(
+    mut tensor: FlexTensor,
+    last: usize,
+    rows_per_task: usize,
+    rows: fn(&mut [f32], usize),
+) -> Result<FlexTensor, FlexTensor> {
+    let n = tensor.layout().num_elements();
+    let covers = tensor.dtype() == DType::F32
+        && tensor.is_unique()
+        && tensor.is_contiguous()
+        && tensor.layout().start_offset() == 0
+        && tensor.bytes().len() == n * core::mem::size_of::<f32>();
+    if !covers {
+        return Err(tensor);
+    }
+    if let Some(storage) = tensor.try_storage_mut::<f32>() {
+        // One task when there are too few rows to split (a decoding step's attention scores:
+        // a few thousand values, where handing out tasks costs more than the rows).
+        #[cfg(feature = "rayon")]
+        if storage.len() > rows_per_task * last {
+            use rayon::prelude::*;
+            storage
+                .par_chunks_mut(rows_per_task * last)
+                .for_each(|xs| rows(xs, last));
+            return Ok(tensor);
+        }
+        #[cfg(not(feature = "rayon"))]
+        let _ = rows_per_task;
+        rows(storage, last);
+    }
+    Ok(tensor)
+}
+
+/// seq2seq patch: `tensor` made contiguous without keeping a second handle on its buffer, so
+/// a unique tensor stays unique (`to_contiguous` takes `&self`: the caller's handle and the
+/// returned clone would share the buffer, and no in-place path would ever be taken).
+pub(crate) fn unique_contiguous(tensor: FlexTensor) -> FlexTensor {
+    let contiguous = tensor.to_contiguous();
+    drop(tensor);
+    contiguous
 }
 
 #[inline]
@@ -268,7 +326,8 @@ pub fn softmax(tensor: FloatTensor<Flex>, dim: usize) -> FloatTensor<Flex> {
 }
 
 fn softmax_last(tensor: FloatTensor<Flex>) -> FloatTensor<Flex> {
-    let tensor = tensor.to_contiguous();
+    // seq2seq patch: keep a unique tensor unique, so that f32 can be normalized in place.
+    let tensor = unique_contiguous(tensor);
     match tensor.dtype() {
         DType::F32 => softmax_last_f32(tensor),
         DType::F64 => softmax_last_f64(tensor),
@@ -284,6 +343,24 @@ fn softmax_last_f32(tensor: FlexTensor) -> FlexTensor {
     if last == 0 {
         return tensor;
     }
+    // seq2seq patch: in place when the tensor is unique and covers its buffer (attention
+    // scores, computed fresh for the softmax): no second buffer, no memset.
+    #[cfg(feature = "simd")]
+    // Tasks of at least 64 rows and 16K values.
+    let rows_per_task = (16_384 / last).max(64);
+    let tensor = match rows_in_place_f32(
+        tensor,
+        last,
+        rows_per_task,
+        crate::simd::exp::softmax_rows_inplace_f32,
+    ) {
+        Ok(done) => return done,
+        Err(tensor) => tensor,
+    };
+    softmax_last_f32_into_new(tensor, shape, last)
+}
+
+fn softmax_last_f32_into_new(tensor: FlexTensor, shape: Shape, last: usize) -> FlexTensor {
     let input: &[f32] = tensor.storage();
     let n = input.len();
 

@@ -175,7 +175,8 @@ pub fn exp(tensor: FlexTensor) -> FlexTensor {
 /// offset 0 (as `unary_op` does), else into a new contiguous buffer.
 #[cfg(feature = "simd")]
 fn exp_f32(tensor: FlexTensor) -> FlexTensor {
-    let mut tensor = tensor.to_contiguous();
+    // Not `tensor.to_contiguous()` alone: the caller's handle would share the buffer.
+    let mut tensor = crate::ops::activation::unique_contiguous(tensor);
     let n = tensor.layout().num_elements();
     let start = tensor.layout().start_offset();
     if tensor.is_unique() && start == 0 {

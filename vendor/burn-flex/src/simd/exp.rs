@@ -76,6 +76,17 @@ pub fn exp_shifted_sum_f32(xs: &[f32], shift: f32, out: &mut [f32]) -> f32 {
     exp_shifted_sum_simd(xs, shift, out)
 }
 
+/// Softmax of each `row_len`-long row of `xs`, in place: max, `exp(x - max)` and its sum,
+/// then a multiply by `1 / sum`; bit for bit what flex's fused softmax writes into a new
+/// buffer (for rows without NaN).
+///
+/// # Panics
+/// If the length is not a multiple of `row_len`.
+pub fn softmax_rows_inplace_f32(xs: &mut [f32], row_len: usize) {
+    assert!(row_len > 0 && xs.len() % row_len == 0, "softmax_rows_inplace_f32: ragged rows");
+    softmax_rows_inplace_simd(xs, row_len);
+}
+
 /// Log-softmax of each `row_len`-long row of `input` into `output`: `x - max - ln(sum of
 /// exp(x - max))`. A row whose maximum is `-inf` or NaN becomes NaN, as `x - max` makes it in
 /// the unfused formula.
@@ -86,6 +97,17 @@ pub fn log_softmax_rows_f32(input: &[f32], output: &mut [f32], row_len: usize) {
     assert_eq!(input.len(), output.len(), "log_softmax_rows_f32: lengths differ");
     assert!(row_len > 0 && input.len() % row_len == 0, "log_softmax_rows_f32: ragged rows");
     log_softmax_rows_simd(input, output, row_len);
+}
+
+/// [`log_softmax_rows_f32`] in place: each `row_len`-long row of `xs` becomes its log-softmax,
+/// bit for bit the same values, with one row of scratch instead of a second buffer.
+///
+/// # Panics
+/// If the length is not a multiple of `row_len`.
+pub fn log_softmax_rows_inplace_f32(xs: &mut [f32], row_len: usize) {
+    assert!(row_len > 0 && xs.len() % row_len == 0, "log_softmax_rows_inplace_f32: ragged rows");
+    let mut scratch = alloc::vec![0.0f32; row_len];
+    log_softmax_rows_inplace_simd(xs, &mut scratch);
 }
 
 // The bodies are plain loops: `with_simd` compiles each for every instruction set it
@@ -110,6 +132,20 @@ fn exp_shifted_sum_simd<S: macerator::Simd>(xs: &[f32], shift: f32, out: &mut [f
     exp_shifted_sum(xs, shift, out)
 }
 
+#[macerator::with_simd]
+fn softmax_rows_inplace_simd<S: macerator::Simd>(xs: &mut [f32], row_len: usize) {
+    for row in xs.chunks_exact_mut(row_len) {
+        let max = max(row);
+        for x in row.iter_mut() {
+            *x = exp_one(*x - max);
+        }
+        let inv = 1.0 / sum(row);
+        for x in row.iter_mut() {
+            *x *= inv;
+        }
+    }
+}
+
 /// The body of [`exp_shifted_sum_f32`], inlined into each `with_simd` instance that uses it.
 /// Two loops LLVM vectorizes (checked in the assembly: 16 lanes under AVX-512): a map, then
 /// a sum; one loop doing both was left scalar.
@@ -124,6 +160,10 @@ fn exp_shifted_sum(xs: &[f32], shift: f32, out: &mut [f32]) -> f32 {
 /// Sum by 16 partial sums (a vectorizable reduction: one accumulator would keep the order).
 #[inline(always)]
 fn sum(xs: &[f32]) -> f32 {
+    if xs.len() < 16 {
+        // The same value as below (the 16 partial sums would all be +0.0).
+        return xs.iter().sum();
+    }
     let mut sums = [0.0f32; 16];
     let mut chunks = xs.chunks_exact(16);
     for c in &mut chunks {
@@ -137,6 +177,9 @@ fn sum(xs: &[f32]) -> f32 {
 /// Maximum by 16 partial maxima, as [`sum`].
 #[inline(always)]
 fn max(xs: &[f32]) -> f32 {
+    if xs.len() < 16 {
+        return xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    }
     let mut maxima = [f32::NEG_INFINITY; 16];
     let mut chunks = xs.chunks_exact(16);
     for c in &mut chunks {
@@ -165,6 +208,23 @@ fn log_softmax_rows_simd<S: macerator::Simd>(input: &[f32], output: &mut [f32], 
         let log_sum = sum.ln();
         for (o, &x) in out_row.iter_mut().zip(in_row) {
             *o = (x - max) - log_sum;
+        }
+    }
+}
+
+#[macerator::with_simd]
+fn log_softmax_rows_inplace_simd<S: macerator::Simd>(xs: &mut [f32], scratch: &mut [f32]) {
+    let row_len = scratch.len();
+    for row in xs.chunks_exact_mut(row_len) {
+        let max = max(row);
+        if max == f32::NEG_INFINITY || max.is_nan() {
+            row.fill(f32::NAN);
+            continue;
+        }
+        // The same operations as `log_softmax_rows_simd`, exp(x - max) into the scratch row.
+        let log_sum = exp_shifted_sum(row, max, scratch).ln();
+        for x in row.iter_mut() {
+            *x = (*x - max) - log_sum;
         }
     }
 }
