@@ -247,11 +247,12 @@ impl<B: Backend> Predictor<B> {
             let (sender, receiver) = std::sync::mpsc::channel();
             for worker in 0..workers {
                 let sender = sender.clone();
-                // Each worker its own copy of every member (cheap: tensors are shared).
+                // Each worker its own copy of every member (cheap: tensors are shared; a tied
+                // generator's transpose is laid out once per worker for the decoding steps).
                 let models: Vec<(crate::model::Transformer<B>, f32)> = self
                     .members()
                     .into_iter()
-                    .map(|(m, w)| (m.clone(), w))
+                    .map(|(m, w)| (m.clone().with_untied_generator(), w))
                     .collect();
                 let device = self.device.clone();
                 let chunks = &chunks;

@@ -339,6 +339,38 @@ fn shared_embeddings_and_tied_generator_have_fewer_parameters() {
     assert_eq!(logits.dims(), [1, 3, 11]);
 }
 
+/// Decoding lays a tied generator out as a linear layer (`with_untied_generator`): the same
+/// logits, a `[d_model, tgt_vocab]` weight equal to the embedding's transpose, and a model
+/// with its own generator left as it is.
+#[test]
+fn an_untied_copy_of_a_tied_generator_gives_the_same_logits() {
+    let device = Default::default();
+    let tied = config(false)
+        .with_tgt_vocab_size(11)
+        .with_share_embeddings(true)
+        .with_tie_generator(true)
+        .init::<B>(&device);
+    let hidden = Tensor::<B, 3>::random([2, 3, 16], Distribution::Normal(0.0, 1.0), &device);
+    let want = tied.generate(hidden.clone());
+    let untied = tied.clone().with_untied_generator();
+    let generator = untied.generator.as_ref().expect("a generator of its own");
+    assert_eq!(generator.weight.dims(), [16, 11]);
+    assert!(generator.bias.is_none());
+    let embedding = tied.src_embed.weight.val(); // shared: the target side's too
+    assert_eq!(
+        generator.weight.val().into_data(),
+        embedding.transpose().into_data()
+    );
+    let got = untied.generate(hidden.clone());
+    assert_eq!(got.dims(), [2, 3, 11]);
+    let gap = (got - want).abs().max().into_scalar();
+    assert!(gap < 1e-6, "logits differ by {gap}");
+    let own = config(false).with_tgt_vocab_size(11).init::<B>(&device);
+    let before = own.generator.as_ref().unwrap().weight.val().into_data();
+    let after = own.with_untied_generator();
+    assert_eq!(after.generator.unwrap().weight.val().into_data(), before);
+}
+
 #[test]
 fn invalid_configs_are_rejected_with_their_values() {
     let err = config(false)
