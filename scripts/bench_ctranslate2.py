@@ -33,21 +33,6 @@ import sys
 import time
 
 
-def peak_mib():
-    """The process's peak resident memory in MiB (Python, the engine and the model included),
-    or None where the platform does not say. Linux's VmHWM, not getrusage's ru_maxrss: the
-    latter keeps the parent's high-water mark across fork and exec (under `seq2seq bench` it
-    reported the bench process's size)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)  # kB
-    except (OSError, ValueError):
-        pass
-    return None
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, help="CTranslate2 model directory")
@@ -166,7 +151,6 @@ def main():
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
             "decode_s": round(best, 4), "all_decode_s": [round(t, 4) for t in times],
             "load_s": round(load_s, 4), "words_per_s": round(wps, 1),
-            "peak_mib": peak_mib(),
         }), file=sys.stderr)
     return 1 if len(inputs) < len(lines) else 0
 

@@ -32,21 +32,6 @@ import sys
 import time
 
 
-def peak_mib():
-    """The process's peak resident memory in MiB (Python, the engine and the model included),
-    or None where the platform does not say. Linux's VmHWM, not getrusage's ru_maxrss: the
-    latter keeps the parent's high-water mark across fork and exec (under `seq2seq bench` it
-    reported the bench process's size)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)  # kB
-    except (OSError, ValueError):
-        pass
-    return None
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--hf-dir", required=True, help="Hugging Face Marian repository directory")
@@ -125,7 +110,6 @@ def main():
         "threads": args.threads, "inputs": len(lines), "words": words,
         "load_s": load_s, "tokenize_s": tokenize_s, "decode_s": decode_s,
         "words_per_s": words / max(decode_s, 1e-9),
-        "peak_mib": peak_mib(),
     }
     if args.json:
         print(json.dumps(summary), file=sys.stderr)

@@ -49,16 +49,10 @@ pub struct InferenceRow {
     pub words: usize,
     pub seq2seq_seconds: f64,
     pub seq2seq_words_per_s: f64,
-    /// This process's peak resident memory while ours decoded the row, in MiB (model
-    /// included; `None` off Linux).
-    pub seq2seq_peak_mib: Option<f64>,
     /// The reference engine (`CTranslate2` or `transformers`), when one ran.
     pub reference: Option<&'static str>,
     pub reference_seconds: Option<f64>,
     pub reference_words_per_s: Option<f64>,
-    /// The reference process's peak resident memory, in MiB (its interpreter, engine and
-    /// model included), when its script reports it.
-    pub reference_peak_mib: Option<f64>,
     /// Items with the same output on both sides.
     pub same: usize,
     /// Items whose outputs differ but whose log-probabilities are tied.
@@ -108,20 +102,17 @@ pub enum InferenceError {
 }
 
 /// Decode all of `ids` with ours; the outputs in input order (as target tokens separated by
-/// spaces when `tokens`, else as text), the decoding seconds and the process's peak resident
-/// memory meanwhile (MiB).
+/// spaces when `tokens`, else as text) and the decoding seconds.
 fn ours<B: Backend>(
     predictor: &Predictor<B>,
     ids: &[Vec<usize>],
     decoding: &Decoding,
     batch: usize,
     tokens: bool,
-) -> (Vec<Output>, f64, Option<f64>) {
-    let reset = super::memory::reset_peak();
+) -> (Vec<Output>, f64) {
     let started = Instant::now();
     let predictions = predictor.predict_many(ids, decoding, batch, &mut |_, _| {});
     let seconds = started.elapsed().as_secs_f64();
-    let peak = super::memory::peak_mib().filter(|_| reset);
     let outputs = predictions
         .into_iter()
         .map(|p| {
@@ -134,7 +125,7 @@ fn ours<B: Backend>(
             (text, best.score)
         })
         .collect();
-    (outputs, seconds, peak)
+    (outputs, seconds)
 }
 
 /// Run every (beam, batch) setting on both sides. `reference` is `None` when the other side is
@@ -164,7 +155,7 @@ pub fn compare<B: Backend>(
         };
         for &batch in &options.batches {
             let batch = batch.clamp(1, ids.len().max(1));
-            let (mine, seconds, peak) = ours(predictor, &ids, &decoding, batch, tokens);
+            let (mine, seconds) = ours(predictor, &ids, &decoding, batch, tokens);
             let theirs = match reference.map(|side| side.decode(beam, batch)) {
                 Some(Ok(result)) => Some(result),
                 Some(Err(err)) => {
@@ -184,17 +175,15 @@ pub fn compare<B: Backend>(
                 words,
                 seq2seq_seconds: seconds,
                 seq2seq_words_per_s: per_s(seconds),
-                seq2seq_peak_mib: peak,
                 reference: theirs.as_ref().and(reference.map(|r| r.engine.name())),
-                reference_seconds: theirs.as_ref().map(|(_, s, _)| *s),
-                reference_words_per_s: theirs.as_ref().map(|(_, s, _)| per_s(*s)),
-                reference_peak_mib: theirs.as_ref().and_then(|(_, _, peak)| *peak),
+                reference_seconds: theirs.as_ref().map(|(_, s)| *s),
+                reference_words_per_s: theirs.as_ref().map(|(_, s)| per_s(*s)),
                 same: 0,
                 tied: 0,
                 differ: Vec::new(),
                 score_gap: 0.0,
             };
-            if let Some((outputs, _, _)) = &theirs {
+            if let Some((outputs, _)) = &theirs {
                 for ((word, (a, a_lp)), (b, b_lp)) in options.words.iter().zip(&mine).zip(outputs) {
                     if a == b {
                         row.same += 1;
@@ -217,8 +206,8 @@ pub fn compare<B: Backend>(
 pub fn table(rows: &[InferenceRow]) -> String {
     let engine = rows.iter().find_map(|r| r.reference).unwrap_or("reference");
     let mut out = format!(
-        "{:<28} {:>12} {:>12} {:>9} {:>17}  {}\n",
-        "decoding words/s", "seq2seq", engine, "ours/ref", "peak MiB ours/ref", "same outputs"
+        "{:<28} {:>12} {:>12} {:>9}  {}\n",
+        "decoding words/s", "seq2seq", engine, "ours/ref", "same outputs"
     );
     for row in rows {
         let search = match row.beam {
@@ -252,14 +241,8 @@ pub fn table(rows: &[InferenceRow]) -> String {
             ),
             _ => ("           -".into(), "       -".into(), String::new()),
         };
-        let mib = |m: Option<f64>| m.map_or("-".to_string(), |m| format!("{m:.0}"));
-        let peaks = format!(
-            "{} / {}",
-            mib(row.seq2seq_peak_mib),
-            mib(row.reference_peak_mib)
-        );
         out += &format!(
-            "{:<28} {:12.1} {theirs} {ratio} {peaks:>17}  {agree}\n",
+            "{:<28} {:12.1} {theirs} {ratio}  {agree}\n",
             format!("{search}, {batch}"),
             row.seq2seq_words_per_s
         );

@@ -4,7 +4,6 @@
 pub mod builtin;
 pub mod g2p;
 pub mod inference;
-pub mod memory;
 pub mod pytorch;
 pub mod reference;
 

@@ -217,13 +217,8 @@ impl Reference {
         )
     }
 
-    /// Decode all inputs; the outputs in input order, the decoding seconds and the engine
-    /// process's peak resident memory in MiB (when its script reports it).
-    pub fn decode(
-        &self,
-        beam: usize,
-        batch: usize,
-    ) -> Result<(Vec<Output>, f64, Option<f64>), EngineError> {
+    /// Decode all inputs; the outputs in input order and the decoding seconds.
+    pub fn decode(&self, beam: usize, batch: usize) -> Result<(Vec<Output>, f64), EngineError> {
         let script = scripts().join(self.engine.script());
         let out = self.scratch.join(format!("out-b{beam}-n{batch}.txt"));
         // The same parallel layout as ours (`Predictor::predict_many`): `threads` batches
@@ -302,7 +297,7 @@ impl Reference {
                 self.count
             )));
         }
-        Ok((outputs, seconds, summary["peak_mib"].as_f64()))
+        Ok((outputs, seconds))
     }
 }
 
