@@ -226,7 +226,7 @@ impl Reference {
         // thread (inter_threads), and a batch larger than a thread's share of the inputs is
         // cut to that share, as ours cuts it. Its other layout, one batch at a time on
         // intra_threads = 2, collapsed on a 2-core VM (beam 5 batch 1 ten times slower than
-        // one thread, the time in the kernel): docs/benchmark.md, 2026-12-02.
+        // one thread, the time in the kernel): docs/decoding-speed.md, 2026-12-02.
         let share = self.count.div_ceil(self.threads.max(1)).max(1);
         let (beam_s, batch_s, threads) = (
             beam.to_string(),
