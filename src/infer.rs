@@ -243,17 +243,18 @@ impl<B: Backend> Predictor<B> {
         let chunks: Vec<&[usize]> = order.chunks(batch_size.clamp(1, share)).collect();
         let workers = self.threads.clamp(1, chunks.len().max(1));
         let mut out: Vec<Vec<Prediction>> = vec![Vec::new(); inputs.len()];
+        // The members as decoding reads them: a tied generator's transpose laid out once.
+        let decoding_members: Vec<(crate::model::Transformer<B>, f32)> = self
+            .members()
+            .into_iter()
+            .map(|(m, w)| (m.clone().with_untied_generator(), w))
+            .collect();
         std::thread::scope(|scope| {
             let (sender, receiver) = std::sync::mpsc::channel();
             for worker in 0..workers {
                 let sender = sender.clone();
-                // Each worker its own copy of every member (cheap: tensors are shared; a tied
-                // generator's transpose is laid out once per worker for the decoding steps).
-                let models: Vec<(crate::model::Transformer<B>, f32)> = self
-                    .members()
-                    .into_iter()
-                    .map(|(m, w)| (m.clone().with_untied_generator(), w))
-                    .collect();
+                // Each worker its own copy of every member (cheap: tensors are shared).
+                let models = decoding_members.clone();
                 let device = self.device.clone();
                 let chunks = &chunks;
                 scope.spawn(move || {

@@ -233,10 +233,6 @@ impl Reference {
             batch.min(self.count).min(share).to_string(),
             self.threads.to_string(),
         );
-        let thread_flags: [&str; 4] = match self.engine {
-            Engine::Ctranslate2 => ["--threads", "1", "--inter-threads", &threads],
-            Engine::Transformers => ["--threads", &threads, "", ""],
-        };
         let model_flag = match self.engine {
             Engine::Ctranslate2 => "--model",
             Engine::Transformers => "--hf-dir",
@@ -256,12 +252,11 @@ impl Reference {
             "--out".as_ref(),
             out.as_os_str(),
         ];
-        args.extend(
-            thread_flags
-                .iter()
-                .filter(|f| !f.is_empty())
-                .map(|f| std::ffi::OsStr::new(*f)),
-        );
+        let thread_flags: &[&str] = match self.engine {
+            Engine::Ctranslate2 => &["--threads", "1", "--inter-threads", &threads],
+            Engine::Transformers => &["--threads", &threads],
+        };
+        args.extend(thread_flags.iter().map(std::ffi::OsStr::new));
         if self.tokens {
             args.push("--tokens".as_ref());
         }

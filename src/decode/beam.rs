@@ -67,15 +67,6 @@ impl LogProbRows {
         Self { values, width }
     }
 
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.values.len().checked_div(self.width).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
-
     /// Rows `range`, in order.
     pub fn rows(&self, range: std::ops::Range<usize>) -> std::slice::ChunksExact<'_, f32> {
         self.values[range.start * self.width..range.end * self.width]

@@ -218,7 +218,7 @@ mod tests {
             &mut self,
             prefixes: &[Vec<usize>],
             _: Option<&[usize]>,
-        ) -> super::super::beam::LogProbRows {
+        ) -> crate::decode::LogProbRows {
             let rows: Vec<Vec<f32>> = prefixes
                 .iter()
                 .map(|prefix| {

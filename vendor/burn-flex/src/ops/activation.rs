@@ -163,9 +163,8 @@ impl ActivationOps<Flex> for Flex {
     /// six tensor ops (two of them allocating `[rows, vocab]` buffers): every decoding step's
     /// log-softmax over the vocabulary. Other dims and dtypes: the trait's decomposition.
     fn log_softmax(tensor: FloatTensor<Flex>, dim: usize) -> FloatTensor<Flex> {
-        let rank = tensor.shape().num_dims();
         #[cfg(feature = "simd")]
-        if tensor.dtype() == DType::F32 && dim + 1 == rank {
+        if tensor.dtype() == DType::F32 && dim + 1 == tensor.shape().num_dims() {
             return log_softmax_last_f32(tensor);
         }
         let max = Flex::float_max_dim(tensor.clone(), dim);
@@ -223,7 +222,7 @@ fn log_softmax_last_f32(tensor: FlexTensor) -> FlexTensor {
 /// `tensor` in place, `rows_per_task` rows per rayon task, when the tensor is unique,
 /// contiguous and covers its buffer exactly (`Ok`); else hand the tensor back (`Err`).
 #[cfg(feature = "simd")]
-fn rows_in_place_f32(
+pub(crate) fn rows_in_place_f32(
     mut tensor: FlexTensor,
     last: usize,
     rows_per_task: usize,
@@ -344,14 +343,13 @@ fn softmax_last_f32(tensor: FlexTensor) -> FlexTensor {
         return tensor;
     }
     // seq2seq patch: in place when the tensor is unique and covers its buffer (attention
-    // scores, computed fresh for the softmax): no second buffer, no memset.
+    // scores, computed fresh for the softmax): no second buffer, no memset. Tasks of at least
+    // 64 rows and 16K values.
     #[cfg(feature = "simd")]
-    // Tasks of at least 64 rows and 16K values.
-    let rows_per_task = (16_384 / last).max(64);
     let tensor = match rows_in_place_f32(
         tensor,
         last,
-        rows_per_task,
+        (16_384 / last).max(64),
         crate::simd::exp::softmax_rows_inplace_f32,
     ) {
         Ok(done) => return done,

@@ -175,15 +175,18 @@ pub fn exp(tensor: FlexTensor) -> FlexTensor {
 /// offset 0 (as `unary_op` does), else into a new contiguous buffer.
 #[cfg(feature = "simd")]
 fn exp_f32(tensor: FlexTensor) -> FlexTensor {
+    use crate::ops::activation::{rows_in_place_f32, unique_contiguous};
     // Not `tensor.to_contiguous()` alone: the caller's handle would share the buffer.
-    let mut tensor = crate::ops::activation::unique_contiguous(tensor);
+    let tensor = unique_contiguous(tensor);
     let n = tensor.layout().num_elements();
+    // The whole buffer as one row, in one task (as before).
+    let tensor = match rows_in_place_f32(tensor, n, 1, |xs, _| {
+        crate::simd::exp::exp_inplace_f32(xs)
+    }) {
+        Ok(done) => return done,
+        Err(tensor) => tensor,
+    };
     let start = tensor.layout().start_offset();
-    if tensor.is_unique() && start == 0 {
-        let storage: &mut [f32] = tensor.storage_mut();
-        crate::simd::exp::exp_inplace_f32(&mut storage[..n]);
-        return tensor;
-    }
     let src: &[f32] = tensor.storage();
     let mut out = alloc::vec![0.0f32; n];
     crate::simd::exp::exp_into_f32(&src[start..start + n], &mut out);
