@@ -33,6 +33,19 @@ import sys
 import time
 
 
+def peak_rss_mib():
+    """This process's peak resident memory (Linux VmHWM), in MiB; None elsewhere. Not
+    ru_maxrss: that keeps the mark of the process that forked this one (here, the bench)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, help="CTranslate2 model directory")
@@ -151,6 +164,7 @@ def main():
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
             "decode_s": round(best, 4), "all_decode_s": [round(t, 4) for t in times],
             "load_s": round(load_s, 4), "words_per_s": round(wps, 1),
+            "peak_rss_mib": peak_rss_mib(),
         }), file=sys.stderr)
     return 1 if len(inputs) < len(lines) else 0
 

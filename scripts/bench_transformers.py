@@ -32,6 +32,19 @@ import sys
 import time
 
 
+def peak_rss_mib():
+    """This process's peak resident memory (Linux VmHWM), in MiB; None elsewhere. Not
+    ru_maxrss: that keeps the mark of the process that forked this one (here, the bench)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--hf-dir", required=True, help="Hugging Face Marian repository directory")
@@ -110,6 +123,7 @@ def main():
         "threads": args.threads, "inputs": len(lines), "words": words,
         "load_s": load_s, "tokenize_s": tokenize_s, "decode_s": decode_s,
         "words_per_s": words / max(decode_s, 1e-9),
+        "peak_rss_mib": peak_rss_mib(),
     }
     if args.json:
         print(json.dumps(summary), file=sys.stderr)

@@ -36,6 +36,91 @@ pub struct InferenceOptions {
     /// is run); `Some`, these generation settings with the row's beam size (as transformers
     /// is run: pass the model's `config.generation`).
     pub generation: Option<GenerationConfig>,
+    /// How to measure ours' peak memory per row (`None`: not measured).
+    pub peak_probe: Option<PeakProbe>,
+}
+
+/// Ours' peak memory for a row, measured by decoding that row again in a child process
+/// (`seq2seq infer --stats`, the same inputs, beam, batch and threads), so that the figure is
+/// the row's alone: inside the bench process a row's peak would carry what earlier rows left
+/// in the allocator's arenas (G2P beam 5 batch 1: 151 MiB there, 46 MiB for its own process).
+/// The reference engine's scripts report theirs the same way, one process per row.
+#[derive(Debug, Clone)]
+pub struct PeakProbe {
+    /// The `seq2seq` binary.
+    pub program: std::path::PathBuf,
+    /// Arguments up to and including the model flags (`--backend B infer --model M ...`);
+    /// the row's decoding flags are appended.
+    pub args: Vec<std::ffi::OsString>,
+    /// Decoding threads, as ours runs in this process.
+    pub threads: usize,
+}
+
+impl PeakProbe {
+    /// Decode `words` (one per line on the child's standard input) and return the child's
+    /// peak resident memory in MiB, or why there is none.
+    pub fn measure(
+        &self,
+        words: &[String],
+        beam: usize,
+        batch: usize,
+        raw_scores: bool,
+    ) -> Result<f64, String> {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut command = Command::new(&self.program);
+        command.args(&self.args).args([
+            "--beam",
+            &beam.to_string(),
+            "--batch-size",
+            &batch.to_string(),
+            "--threads",
+            &self.threads.to_string(),
+            "--no-lexicon",
+            "--stats",
+        ]);
+        if raw_scores {
+            command.args(["--lenpen", "0"]);
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|err| format!("cannot run {}: {err}", self.program.display()))?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let input = words.join("\n") + "\n";
+        // Written from another thread: a child whose stderr fills up while this one still
+        // writes its stdin would wait forever.
+        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+        let out = child
+            .wait_with_output()
+            .map_err(|err| format!("child infer: {err}"))?;
+        let _ = writer.join();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            let last = stderr.lines().last().unwrap_or("").to_string();
+            return Err(format!("child infer failed: {last}"));
+        }
+        stderr
+            .lines()
+            .find_map(parse_peak)
+            .ok_or_else(|| format!("child infer reported no peak memory: {stderr}"))
+    }
+}
+
+/// The peak from `infer --stats`'s summary line (see [`stats_line`]).
+fn parse_peak(line: &str) -> Option<f64> {
+    let rest = line.split_once("peak memory ")?.1;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// `infer --stats`'s summary line: inputs, seconds, rate and the process's peak memory.
+pub fn stats_line(lines: usize, seconds: f64, peak_mib: f64) -> String {
+    format!(
+        "infer: {lines} lines in {seconds:.2} s ({:.1} lines/s), peak memory {peak_mib:.1} MiB",
+        lines as f64 / seconds.max(1e-9)
+    )
 }
 
 /// One decoding setting on both sides.
@@ -62,6 +147,10 @@ pub struct InferenceRow {
     /// The largest difference between the two sides' scores of the same output (float
     /// rounding: the two engines compute the same function).
     pub score_gap: f64,
+    /// Peak resident memory (MiB) of a process decoding this row alone: ours
+    /// ([`PeakProbe`]), the reference engine's script.
+    pub seq2seq_peak_mib: Option<f64>,
+    pub reference_peak_mib: Option<f64>,
 }
 
 impl InferenceRow {
@@ -156,6 +245,14 @@ pub fn compare<B: Backend>(
         for &batch in &options.batches {
             let batch = batch.clamp(1, ids.len().max(1));
             let (mine, seconds) = ours(predictor, &ids, &decoding, batch, tokens);
+            let seq2seq_peak_mib = options.peak_probe.as_ref().and_then(|probe| {
+                probe
+                    .measure(&options.words, beam, batch, options.generation.is_none())
+                    .map_err(|err| {
+                        eprintln!("warning: no peak memory for beam {beam}, batch {batch}: {err}")
+                    })
+                    .ok()
+            });
             let theirs = match reference.map(|side| side.decode(beam, batch)) {
                 Some(Ok(result)) => Some(result),
                 Some(Err(err)) => {
@@ -176,14 +273,17 @@ pub fn compare<B: Backend>(
                 seq2seq_seconds: seconds,
                 seq2seq_words_per_s: per_s(seconds),
                 reference: theirs.as_ref().and(reference.map(|r| r.engine.name())),
-                reference_seconds: theirs.as_ref().map(|(_, s)| *s),
-                reference_words_per_s: theirs.as_ref().map(|(_, s)| per_s(*s)),
+                reference_seconds: theirs.as_ref().map(|d| d.seconds),
+                reference_words_per_s: theirs.as_ref().map(|d| per_s(d.seconds)),
                 same: 0,
                 tied: 0,
                 differ: Vec::new(),
                 score_gap: 0.0,
+                seq2seq_peak_mib,
+                reference_peak_mib: theirs.as_ref().and_then(|d| d.peak_mib),
             };
-            if let Some((outputs, _)) = &theirs {
+            if let Some(decoded) = &theirs {
+                let outputs = &decoded.outputs;
                 for ((word, (a, a_lp)), (b, b_lp)) in options.words.iter().zip(&mine).zip(outputs) {
                     if a == b {
                         row.same += 1;
@@ -206,8 +306,8 @@ pub fn compare<B: Backend>(
 pub fn table(rows: &[InferenceRow]) -> String {
     let engine = rows.iter().find_map(|r| r.reference).unwrap_or("reference");
     let mut out = format!(
-        "{:<28} {:>12} {:>12} {:>9}  {}\n",
-        "decoding words/s", "seq2seq", engine, "ours/ref", "same outputs"
+        "{:<28} {:>12} {:>12} {:>9} {:>15}  {}\n",
+        "decoding words/s", "seq2seq", engine, "ours/ref", "peak MiB o/r", "same outputs"
     );
     for row in rows {
         let search = match row.beam {
@@ -241,11 +341,37 @@ pub fn table(rows: &[InferenceRow]) -> String {
             ),
             _ => ("           -".into(), "       -".into(), String::new()),
         };
+        let mib = |m: Option<f64>| m.map_or("-".to_string(), |m| format!("{m:.0}"));
+        let peaks = format!(
+            "{}/{}",
+            mib(row.seq2seq_peak_mib),
+            mib(row.reference_peak_mib)
+        );
         out += &format!(
-            "{:<28} {:12.1} {theirs} {ratio}  {agree}\n",
+            "{:<28} {:12.1} {theirs} {ratio} {peaks:>15}  {agree}\n",
             format!("{search}, {batch}"),
             row.seq2seq_words_per_s
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stats_line_carries_the_peak_that_bench_reads_back() {
+        let line = stats_line(1200, 2.5, 163.31);
+        assert_eq!(
+            line,
+            "infer: 1200 lines in 2.50 s (480.0 lines/s), peak memory 163.3 MiB"
+        );
+        assert_eq!(parse_peak(&line), Some(163.3));
+        assert_eq!(parse_peak("infer: 8192 lines [10s, 819 lines/s]"), None);
+        assert_eq!(
+            parse_peak("peak memory NaN MiB").map(f64::is_nan),
+            Some(true)
+        );
+    }
 }

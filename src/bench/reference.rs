@@ -16,6 +16,18 @@ use std::process::Command;
 /// A decoded output as text and its score (see [`Engine`] for which score).
 pub type Output = (String, f64);
 
+/// One (beam, batch) setting decoded by the engine.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// The outputs in input order.
+    pub outputs: Vec<Output>,
+    /// Decoding seconds (model load excluded).
+    pub seconds: f64,
+    /// The script's peak resident memory (MiB, Linux `VmHWM`): a process per setting, so this
+    /// is the setting's own, the interpreter and model included.
+    pub peak_mib: Option<f64>,
+}
+
 /// Which engine decodes on the other side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Engine {
@@ -217,8 +229,8 @@ impl Reference {
         )
     }
 
-    /// Decode all inputs; the outputs in input order and the decoding seconds.
-    pub fn decode(&self, beam: usize, batch: usize) -> Result<(Vec<Output>, f64), EngineError> {
+    /// Decode all inputs: the outputs in input order, the decoding seconds, the peak memory.
+    pub fn decode(&self, beam: usize, batch: usize) -> Result<Decoded, EngineError> {
         let script = scripts().join(self.engine.script());
         let out = self.scratch.join(format!("out-b{beam}-n{batch}.txt"));
         // The same parallel layout as ours (`Predictor::predict_many`): `threads` batches
@@ -292,7 +304,11 @@ impl Reference {
                 self.count
             )));
         }
-        Ok((outputs, seconds))
+        Ok(Decoded {
+            outputs,
+            seconds,
+            peak_mib: summary["peak_rss_mib"].as_f64(),
+        })
     }
 }
 

@@ -106,6 +106,45 @@ pub struct BenchArgs {
     /// transformers gets them as torch's threads.
     #[arg(long, default_value_t = 2)]
     pub infer_threads: usize,
+    /// Skip the inference section's peak memory (each row decoded again by a child
+    /// `seq2seq infer --stats`, so that the figure is the row's alone).
+    #[arg(long)]
+    pub no_peak_memory: bool,
+}
+
+/// How the inference section measures ours' peak memory per row: this binary's `infer` on the
+/// same model (or ensemble) and backend.
+fn peak_probe(
+    backend: BackendChoice,
+    args: &BenchArgs,
+) -> Result<Option<seq2seq::bench::inference::PeakProbe>> {
+    use clap::ValueEnum;
+    if args.no_peak_memory {
+        return Ok(None);
+    }
+    let program = std::env::current_exe().context("cannot find this binary for --stats")?;
+    let backend = backend
+        .to_possible_value()
+        .context("the backend has no command-line name")?;
+    let mut probe_args: Vec<std::ffi::OsString> = vec![
+        "--backend".into(),
+        backend.get_name().into(),
+        "infer".into(),
+    ];
+    for model in &args.infer_model {
+        probe_args.push("--model".into());
+        probe_args.push(model.into());
+    }
+    if let Some(weights) = &args.infer_weights {
+        let weights: Vec<String> = weights.iter().map(f32::to_string).collect();
+        probe_args.push("--weights".into());
+        probe_args.push(weights.join(",").into());
+    }
+    Ok(Some(seq2seq::bench::inference::PeakProbe {
+        program,
+        args: probe_args,
+        threads: args.infer_threads.max(1),
+    }))
 }
 
 /// A workload's recipe: a config file laid over the compact preset (`flag` names the option in
@@ -302,6 +341,7 @@ fn bench_inference(backend: BackendChoice, args: &BenchArgs) -> Result<serde_jso
                 .as_ref()
                 .map(|_| predictor.loaded.config.generation.clone()),
             words,
+            peak_probe: peak_probe(backend, args)?,
         };
         let threads = args.infer_threads.max(1);
         let reference = if args.no_ctranslate2 {
@@ -400,8 +440,13 @@ pub fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
     }
     if args.workloads_only {
         bench_header();
-        let g2p = bench_g2p(backend, &args)?;
-        let mt = bench_mt(backend, &args)?;
+        // A workload with 0 batches is skipped, as in the full run.
+        let g2p = (args.g2p_batches > 0)
+            .then(|| bench_g2p(backend, &args))
+            .transpose()?;
+        let mt = (args.mt_batches > 0)
+            .then(|| bench_mt(backend, &args))
+            .transpose()?;
         if let Some(path) = &args.json {
             write_json(
                 path,

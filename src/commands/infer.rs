@@ -28,6 +28,10 @@ pub struct InferArgs {
     /// score, or the error.
     #[arg(long)]
     pub json: bool,
+    /// At the end, print on stderr the lines decoded, the seconds, the rate and the process's
+    /// peak resident memory (what `bench` reads to give each decoding row its peak).
+    #[arg(long)]
+    pub stats: bool,
     /// Inputs; without any, lines are read from standard input.
     pub text: Vec<String>,
 }
@@ -248,6 +252,16 @@ pub fn infer(backend: BackendChoice, args: InferArgs) -> Result<()> {
                     done as f64 / seconds
                 );
             }
+        }
+        if args.stats {
+            eprintln!(
+                "{}",
+                seq2seq::bench::inference::stats_line(
+                    done,
+                    started.elapsed().as_secs_f64(),
+                    seq2seq::bench::peak_rss_mb()
+                )
+            );
         }
         anyhow::ensure!(
             failures == 0,

@@ -209,7 +209,7 @@ fn ctranslate2_python(test: &str) -> Option<String> {
 /// `batches`, and check the outputs agree: the same tokens, or tied log-probabilities. Returns
 /// how many items were the same in each row.
 fn agrees_with_ctranslate2(python: &str, model: &str, words: Vec<String>, batches: Vec<usize>) {
-    use seq2seq::bench::inference::{compare, InferenceOptions};
+    use seq2seq::bench::inference::{compare, InferenceOptions, PeakProbe};
     use seq2seq::bench::reference::Reference;
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(model);
     let predictor =
@@ -226,7 +226,24 @@ fn agrees_with_ctranslate2(python: &str, model: &str, words: Vec<String>, batche
         batches,
         beams: vec![1, 5],
         generation: None,
+        // Ours' peak per row from a child `seq2seq infer --stats` on the same model.
+        peak_probe: Some(PeakProbe {
+            program: env!("CARGO_BIN_EXE_seq2seq").into(),
+            args: vec![
+                "--backend".into(),
+                "flex".into(),
+                "infer".into(),
+                "--model".into(),
+                model.clone().into(),
+            ],
+            threads: 2,
+        }),
     };
+    // Both processes hold the weights: a peak below their size would be no peak.
+    let weights_mib = std::fs::metadata(model.join("model.safetensors"))
+        .unwrap()
+        .len() as f64
+        / (1 << 20) as f64;
     let rows = compare(&predictor, &options, Some(&ct2), &mut |_| {}).unwrap();
     assert_eq!(rows.len(), 2 * options.batches.len());
     for row in &rows {
@@ -245,6 +262,16 @@ fn agrees_with_ctranslate2(python: &str, model: &str, words: Vec<String>, batche
         assert!(row.same * 40 >= n * 39, "{} of {n} the same", row.same);
         // Same output, same log-probability: the engines compute the same function.
         assert!(row.score_gap < 1e-3, "score gap {}", row.score_gap);
+        let (ours, theirs) = (
+            row.seq2seq_peak_mib.unwrap(),
+            row.reference_peak_mib.unwrap(),
+        );
+        println!("  peak memory {ours:.1} MiB vs {theirs:.1} MiB, weights {weights_mib:.1} MiB");
+        assert!(ours > weights_mib && ours < 4096.0, "ours' peak {ours} MiB");
+        assert!(
+            theirs > weights_mib && theirs < 4096.0,
+            "reference peak {theirs} MiB"
+        );
     }
 }
 

@@ -568,6 +568,7 @@ fn bench_against_transformers_has_the_same_outputs_and_scores() {
         batches: vec![1, 40],
         beams: vec![1, 4],
         generation: Some(generation),
+        peak_probe: None,
     };
     let rows = compare(&predictor, &options, Some(&side), &mut |_| {}).unwrap();
     assert_eq!(rows.len(), 4);
