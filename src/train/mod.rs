@@ -11,6 +11,7 @@ pub mod distill;
 pub mod finish;
 pub mod guard;
 pub mod learner;
+pub mod loss;
 pub mod renderer;
 pub mod run_dir;
 pub mod settle;

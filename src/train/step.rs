@@ -6,7 +6,6 @@ use crate::model::ctc::{collapse, ctc_nll, ctc_targets};
 use crate::model::Transformer;
 use crate::vocab::PAD;
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::{InferenceStep, SequenceOutput, TrainOutput, TrainStep};
@@ -37,15 +36,12 @@ impl<B: Backend> Seq2SeqTrainer<B> {
             Some(batch.tgt_padding),
         );
         let [batch_size, tgt_len, vocab] = logits.dims();
-        let smoothing = (self.label_smoothing > 0.0).then_some(self.label_smoothing);
-        let loss = CrossEntropyLossConfig::new()
-            .with_pad_tokens(Some(vec![PAD]))
-            .with_smoothing(smoothing)
-            .init(&logits.device())
-            .forward(
-                logits.clone().reshape([batch_size * tgt_len, vocab]),
-                batch.tgt_out.clone().reshape([batch_size * tgt_len]),
-            );
+        let loss = super::loss::smoothed_cross_entropy(
+            logits.clone().reshape([batch_size * tgt_len, vocab]),
+            batch.tgt_out.clone().reshape([batch_size * tgt_len]),
+            self.label_smoothing,
+            PAD,
+        );
         SequenceOutput::new(loss, logits, None, batch.tgt_out)
     }
 }
