@@ -31,18 +31,7 @@ import os
 import sys
 import time
 
-
-def peak_rss_mib():
-    """This process's peak resident memory (Linux VmHWM), in MiB; None elsewhere. Not
-    ru_maxrss: that keeps the mark of the process that forked this one (here, the bench)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
+from peak_memory import peak_rss_mib
 
 
 def main():
