@@ -265,17 +265,19 @@ impl<B: Backend> Predictor<B> {
                 let chunks = &chunks;
                 let next = &next;
                 scope.spawn(move || {
-                    let work = || loop {
-                        let taken = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(c) = chunks.len().checked_sub(taken + 1) else {
-                            return;
-                        };
-                        let sources: Vec<&Vec<usize>> =
-                            chunks[c].iter().map(|&i| &inputs[i]).collect();
+                    let work = || {
                         let members: Vec<_> = models.iter().map(|(m, w)| (m, *w)).collect();
-                        let hyps = decode_batch(&members, &device, &sources, decoding);
-                        if sender.send((c, hyps)).is_err() {
-                            return;
+                        loop {
+                            let taken = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(c) = chunks.len().checked_sub(taken + 1) else {
+                                return;
+                            };
+                            let sources: Vec<&Vec<usize>> =
+                                chunks[c].iter().map(|&i| &inputs[i]).collect();
+                            let hyps = decode_batch(&members, &device, &sources, decoding);
+                            if sender.send((c, hyps)).is_err() {
+                                return;
+                            }
                         }
                     };
                     // The worker runs inside a rayon pool of its own one thread, so a CPU
