@@ -169,7 +169,7 @@ pub fn training<B: AutodiffBackend>(
     if setup.plain {
         training = training.renderer(PlainRenderer::new(Duration::from_secs(10)));
     } else if std::io::stdout().is_terminal() {
-        // Our dashboard instead of burn-train's, whose drawing thread spins (see dashboard.rs).
+        // Our dashboard instead of burn-train's, whose drawing thread spins (see dashboard/mod.rs).
         // A terminal that cannot be set up leaves burn-train's own choice.
         match Dashboard::start(training.interrupter()) {
             Ok(dashboard) => training = training.renderer(dashboard),
