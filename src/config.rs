@@ -20,6 +20,11 @@ pub struct OptimizerConfig {
     pub noam_factor: f64,
     #[config(default = 4000)]
     pub warmup_steps: usize,
+    /// Scale the rate down linearly over the run's last this many epochs, to a small fraction
+    /// of Noam's on the last step (0: Noam to the end, as in the paper). Not in the paper: see
+    /// `train::schedule`. A resumed run may change it (`train --resume --cooldown-epochs N`).
+    #[config(default = 0)]
+    pub cooldown_epochs: usize,
     /// Label smoothing epsilon (0 = plain cross-entropy).
     #[config(default = 0.1)]
     pub label_smoothing: f32,

@@ -257,14 +257,6 @@ fn mean_diff(a: &[f32], b: &[f32]) -> f64 {
         / a.len() as f64
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 #[test]
 fn two_nodes_keep_equal_weights_and_step_as_one_node_on_both_batches() {
     let dir = TempDir::new("collective", "equal");
@@ -316,8 +308,11 @@ fn two_nodes_keep_equal_weights_and_step_as_one_node_on_both_batches() {
         },
     );
     let (two, together, alone) = (weights(&out), weights(&together), weights(&alone));
-    let (close, close_mean) = (max_diff(&two, &together), mean_diff(&two, &together));
-    let (apart, apart_mean) = (max_diff(&two, &alone), mean_diff(&two, &alone));
+    let (close, close_mean) = (
+        common::max_diff(&two, &together),
+        mean_diff(&two, &together),
+    );
+    let (apart, apart_mean) = (common::max_diff(&two, &alone), mean_diff(&two, &alone));
     let report = format!(
         "vs one node on both batches: max {close:e}, mean {close_mean:e}; vs node 0's batches alone: max {apart:e}, mean {apart_mean:e}"
     );

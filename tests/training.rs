@@ -133,6 +133,47 @@ fn resume_continues_exactly_where_training_stopped() {
     assert!(moved > 1e-4, "the resumed epoch did not train");
 }
 
+/// A cooldown decided at resume time (`--resume --epochs 4 --cooldown-epochs 2`) gives the
+/// run that had it from the start: the cooldown is a function of the step and the run's
+/// length, and the checkpoint keeps the step. And it changes what is learned.
+#[test]
+fn a_cooldown_added_on_resume_equals_one_planned_from_the_start() {
+    let _serial = serial();
+    let cooled = |epochs| {
+        let mut config = resume_config(epochs);
+        config.optimizer.cooldown_epochs = 2;
+        config
+    };
+    // One step an epoch: steps 3 and 4 scaled by 2/2 and 1/2.
+    let planned = temp_dir("cool-planned");
+    run::<AD>(
+        cooled(4),
+        &plain_options(&planned, false),
+        Default::default(),
+    )
+    .unwrap();
+    let added = temp_dir("cool-added");
+    run::<AD>(
+        resume_config(3),
+        &plain_options(&added, false),
+        Default::default(),
+    )
+    .unwrap();
+    run::<AD>(cooled(4), &plain_options(&added, true), Default::default()).unwrap();
+    let plain = temp_dir("cool-none");
+    run::<AD>(
+        resume_config(4),
+        &plain_options(&plain, false),
+        Default::default(),
+    )
+    .unwrap();
+    let (planned, added, plain) = (logits(&planned), logits(&added), logits(&plain));
+    let same = common::max_diff(&planned, &added);
+    assert!(same < 1e-5, "cooldown added on resume differs by {same}");
+    let changed = common::max_diff(&planned, &plain);
+    assert!(changed > 1e-4, "the cooldown changed nothing ({changed})");
+}
+
 #[test]
 fn resume_without_checkpoint_and_rerun_without_restart_are_refused() {
     let _serial = serial();
@@ -217,6 +258,13 @@ fn bad_training_configs_are_errors() {
     config.training.batch_size = 0;
     let err = run::<AD>(config, &plain_options(&dir, false), Default::default()).unwrap_err();
     assert!(err.to_string().contains("batch_size"), "{err}");
+    let mut config = resume_config(3);
+    config.optimizer.cooldown_epochs = 4;
+    let err = run::<AD>(config, &plain_options(&dir, false), Default::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("cooldown_epochs (4)") && err.to_string().contains("(3)"),
+        "{err}"
+    );
 }
 
 #[test]

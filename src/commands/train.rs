@@ -63,6 +63,11 @@ pub struct TrainArgs {
     config: Option<PathBuf>,
     #[arg(long)]
     epochs: Option<usize>,
+    /// Cool the learning rate down linearly over the last N epochs (0: Noam to the end).
+    /// A resumed run may take a cooldown it was not started with: `--resume --epochs 40
+    /// --cooldown-epochs 8` continues the same schedule, then cools it.
+    #[arg(long)]
+    cooldown_epochs: Option<usize>,
     /// Batches of this many pairs (instead of the preset's token budget, if it has one).
     #[arg(long, conflicts_with = "batch_tokens")]
     batch_size: Option<usize>,
@@ -182,6 +187,9 @@ pub fn experiment_config(args: &TrainArgs) -> Result<ExperimentConfig> {
     if let Some(epochs) = args.epochs {
         config.training.epochs = epochs;
     }
+    if let Some(cooldown) = args.cooldown_epochs {
+        config.optimizer.cooldown_epochs = cooldown;
+    }
     if let Some(batch_size) = args.batch_size {
         config.training.batch_size = batch_size;
         config.training.batch_tokens = None;
@@ -232,13 +240,16 @@ pub fn train(backend: BackendChoice, args: TrainArgs) -> Result<()> {
         .to_path_buf();
     let mut config = experiment_config(&args)?;
     if args.resume {
-        // A resumed run keeps its own config; only the number of epochs may grow.
+        // A resumed run keeps its own config; only the number of epochs and the cooldown
+        // may change.
         let saved = run_dir.join(seq2seq::artifact::CONFIG_FILE);
         if saved.is_file() {
-            let epochs = args.epochs;
             config = seq2seq::artifact::read_config(&saved)?;
-            if let Some(epochs) = epochs {
+            if let Some(epochs) = args.epochs {
                 config.training.epochs = epochs;
+            }
+            if let Some(cooldown) = args.cooldown_epochs {
+                config.optimizer.cooldown_epochs = cooldown;
             }
         }
     }

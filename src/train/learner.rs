@@ -5,6 +5,7 @@ use super::dashboard::Dashboard;
 use super::guard::DivergenceGuard;
 use super::renderer::PlainRenderer;
 use super::run_dir::RunDir;
+use super::schedule::{Cooldown, Schedule};
 use super::settle::{Settled, ValidEpochs};
 use super::strategy::{Components, Strategy};
 use super::{Seq2SeqTrainer, TrainError};
@@ -16,7 +17,6 @@ use crate::vocab::PAD;
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::InMemDataset;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::lr_scheduler::noam::NoamLrSchedulerConfig;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::checkpoint::{
@@ -180,10 +180,12 @@ pub fn training<B: AutodiffBackend>(
 }
 
 /// A fresh model (or the weights of the model directory `init`, for fine-tuning) with the
-/// paper's optimizer (Adam, gradient clipping) and Noam schedule, both starting afresh.
+/// paper's optimizer (Adam, gradient clipping) and Noam schedule (with `cooldown`, see
+/// [`Schedule`]), both starting afresh.
 pub fn learner<B: AutodiffBackend>(
     config: &ExperimentConfig,
     init: Option<&std::path::Path>,
+    cooldown: Option<Cooldown>,
     device: &B::Device,
 ) -> Result<Learner<Components<B>>, TrainError> {
     let model = config.model.init::<B>(device);
@@ -201,11 +203,13 @@ pub fn learner<B: AutodiffBackend>(
         .adam()
         .with_grad_clipping(opt.grad_clip_norm.map(GradientClippingConfig::Norm))
         .init();
-    let scheduler = NoamLrSchedulerConfig::new(opt.noam_factor)
-        .with_warmup_steps(opt.warmup_steps)
-        .with_model_size(config.model.d_model)
-        .init()
-        .map_err(TrainError::Config)?;
+    let scheduler = Schedule::new(
+        opt.noam_factor,
+        opt.warmup_steps,
+        config.model.d_model,
+        cooldown,
+    )
+    .map_err(TrainError::Config)?;
     Ok(Learner::new(trainer, optimizer, scheduler))
 }
 

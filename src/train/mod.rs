@@ -14,12 +14,14 @@ pub mod learner;
 pub mod loss;
 pub mod renderer;
 pub mod run_dir;
+pub mod schedule;
 pub mod settle;
 pub mod step;
 pub mod strategy;
 
 pub use finish::export_checkpoints;
 pub use run_dir::RunDir;
+pub use schedule::{Cooldown, Schedule};
 pub use step::Seq2SeqTrainer;
 pub use strategy::{Collective, MultiDevice, NodeConfig, NodeError, SingleDevice, Strategy};
 
@@ -180,6 +182,12 @@ fn check_training_config(config: &ExperimentConfig) -> Result<(), TrainError> {
     }
     if config.optimizer.warmup_steps == 0 {
         return Err(TrainError::Config("warmup_steps must be positive".into()));
+    }
+    if config.optimizer.cooldown_epochs > training.epochs {
+        return Err(TrainError::Config(format!(
+            "cooldown_epochs ({}) is more than the run's epochs ({})",
+            config.optimizer.cooldown_epochs, training.epochs
+        )));
     }
     Ok(())
 }
@@ -407,11 +415,27 @@ pub fn run_with<B: AutodiffBackend>(
     if let Some(line) = strategy.describe() {
         println!("{line}");
     }
+    let train_batches = strategy.shard(learner::train_batches(&config, train));
+    let steps_per_epoch = strategy.steps_per_epoch(train_batches.len());
+    let cooldown = Cooldown::last_epochs(
+        config.training.epochs,
+        config.optimizer.cooldown_epochs,
+        steps_per_epoch,
+    );
+    if let Some(cooldown) = cooldown {
+        println!(
+            "schedule: Noam, cooled down linearly over epochs {}-{} (steps {}-{})",
+            config.training.epochs - config.optimizer.cooldown_epochs + 1,
+            config.training.epochs,
+            cooldown.start + 1,
+            cooldown.end
+        );
+    }
     let training = learner::training(
         &config,
         learner::Setup {
             run: &run,
-            train_batches: strategy.shard(learner::train_batches(&config, train)),
+            train_batches,
             valid_batches: valid_batches.clone(),
             interrupter: interrupter.clone(),
             guard: guard.clone(),
@@ -428,7 +452,7 @@ pub fn run_with<B: AutodiffBackend>(
     if let Some(dir) = init {
         println!("starting from the weights of {}", dir.display());
     }
-    let mut fresh = learner::learner::<B>(&config, init, &device)?;
+    let mut fresh = learner::learner::<B>(&config, init, cooldown, &device)?;
     if let Some(epoch) = resume_from {
         // A node other than the leader resumes from this state. The leader's learner loads
         // the same checkpoint again in `launch`, where burn-train panics on one it cannot

@@ -218,3 +218,12 @@ pub fn batch() -> (Tensor<NdArray, 2, Int>, Tensor<NdArray, 2, Bool>) {
         seq2seq::model::mask::padding_mask_from_lengths::<NdArray>(&[5, 3, 2], 5, &device),
     )
 }
+
+/// The largest absolute difference between two equally long lists of values.
+pub fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}

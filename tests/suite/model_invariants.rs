@@ -33,13 +33,6 @@ fn values<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     t.into_data().to_vec::<f32>().unwrap()
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 #[test]
 fn shapes_with_distinct_sizes() {
     let device = Default::default();
@@ -79,11 +72,11 @@ fn decoder_is_causal() {
         let b = values(b);
         let per_pos = 13;
         assert!(
-            max_diff(&a[..3 * per_pos], &b[..3 * per_pos]) < 1e-6,
+            crate::common::max_diff(&a[..3 * per_pos], &b[..3 * per_pos]) < 1e-6,
             "future leaked into the past"
         );
         assert!(
-            max_diff(&a[3 * per_pos..], &b[3 * per_pos..]) > 1e-4,
+            crate::common::max_diff(&a[3 * per_pos..], &b[3 * per_pos..]) > 1e-4,
             "changed tokens changed nothing"
         );
     }
@@ -101,7 +94,7 @@ fn padding_does_not_change_unpadded_outputs() {
     let pad = padding_mask_from_lengths::<B>(&[4, 6], 6, &device);
     let a = model.forward(src_a, Some(pad.clone()), tgt.clone(), None);
     let b = model.forward(src_b, Some(pad), tgt.clone(), None);
-    assert!(max_diff(&values(a), &values(b)) < 1e-6);
+    assert!(crate::common::max_diff(&values(a), &values(b)) < 1e-6);
     // The same sequence alone, unpadded, gives the same logits as inside the padded batch.
     let alone = model.forward(
         tokens(&[&[4, 5, 6, 7]], &device),
@@ -115,7 +108,7 @@ fn padding_does_not_change_unpadded_outputs() {
         tgt.slice([0..1, 0..4]),
         None,
     );
-    assert!(max_diff(&values(alone), &values(padded)) < 1e-5);
+    assert!(crate::common::max_diff(&values(alone), &values(padded)) < 1e-5);
 }
 
 #[test]
@@ -183,7 +176,7 @@ fn cached_step_by_step_decoding_equals_the_full_forward() {
         }
         assert_eq!(cache.len, 6);
         let stepped = Tensor::cat(steps, 1);
-        let diff = max_diff(&values(full), &values(stepped));
+        let diff = crate::common::max_diff(&values(full), &values(stepped));
         assert!(
             diff < 1e-5,
             "cached decoding differs by {diff} (norm_first {norm_first})"
@@ -229,7 +222,10 @@ fn cache_select_reorders_batch_rows() {
     );
     let a = values(a);
     let b = values(b);
-    assert!(max_diff(&a[..13], &b[13..]) < 1e-6 && max_diff(&a[13..], &b[..13]) < 1e-6);
+    assert!(
+        crate::common::max_diff(&a[..13], &b[13..]) < 1e-6
+            && crate::common::max_diff(&a[13..], &b[..13]) < 1e-6
+    );
 }
 
 /// Beam search keeps one cross-attention entry per input and reads it with the input's beams
@@ -298,11 +294,11 @@ fn grouped_cross_attention_equals_one_entry_per_row() {
         );
         // rows, heads 2, one query, src_len 5
         assert_eq!(b.cross_weights[2].dims(), [rows.len(), 2, 1, 5]);
-        let logits = max_diff(
+        let logits = crate::common::max_diff(
             &values(model.generate(a.hidden)),
             &values(model.generate(b.hidden)),
         );
-        let weights = max_diff(
+        let weights = crate::common::max_diff(
             &values(a.cross_weights[1].clone()),
             &values(b.cross_weights[1].clone()),
         );

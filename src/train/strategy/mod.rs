@@ -14,19 +14,20 @@ pub use collective::{Collective, NodeConfig, NodeError};
 pub use multi_device::MultiDevice;
 pub use single_device::SingleDevice;
 
+use super::schedule::Schedule;
 use super::Seq2SeqTrainer;
 use crate::data::batcher::EncodedPair;
-use burn::lr_scheduler::noam::NoamLrScheduler;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::Adam;
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::{LearningComponentsMarker, TrainingStrategy};
 use std::path::{Path, PathBuf};
 
-/// What burn-train's learner trains: our model, Adam and the Noam schedule.
+/// What burn-train's learner trains: our model, Adam and the schedule (Noam, optionally cooled
+/// down).
 pub type Components<B> = LearningComponentsMarker<
     B,
-    NoamLrScheduler,
+    Schedule,
     Seq2SeqTrainer<B>,
     OptimizerAdaptor<Adam, Seq2SeqTrainer<B>, B>,
 >;
@@ -46,6 +47,11 @@ pub trait Strategy<B: AutodiffBackend> {
     }
     /// This process's share of the training batches (all of them by default).
     fn shard(&self, batches: Vec<Vec<EncodedPair>>) -> Vec<Vec<EncodedPair>> {
+        batches
+    }
+    /// Optimizer steps an epoch of `batches` batches (this process's share) takes: one a
+    /// batch by default (the learning-rate schedule counts them).
+    fn steps_per_epoch(&self, batches: usize) -> usize {
         batches
     }
     /// The last epoch finished, where the strategy knows it better than the checkpoints in

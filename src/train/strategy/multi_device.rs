@@ -30,6 +30,11 @@ impl<B: AutodiffBackend> Strategy<B> for MultiDevice<B> {
         ))
     }
 
+    /// burn-train steps the schedule once a round of one batch per device.
+    fn steps_per_epoch(&self, batches: usize) -> usize {
+        batches.div_ceil(self.devices.len())
+    }
+
     fn training_strategy(&self) -> TrainingStrategy<Components<B>> {
         TrainingStrategy::Default(ExecutionStrategy::MultiDevice(
             self.devices.clone(),
