@@ -12,12 +12,12 @@ pub mod ctc;
 pub mod greedy;
 pub mod hf_beam;
 pub mod step;
+pub mod transformer_scorer;
 
-pub use beam::{
-    beam, beam_ensemble, beam_search, BeamConfig, LogProbRows, Scorer, TransformerScorer,
-};
+pub use beam::{beam_search, BeamConfig, LogProbRows, Scorer};
 pub use greedy::{greedy, greedy_ensemble};
 pub use step::Stepper;
+pub use transformer_scorer::{beam, beam_ensemble, TransformerScorer};
 
 use crate::model::Transformer;
 use burn::prelude::*;
