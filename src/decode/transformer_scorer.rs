@@ -17,20 +17,9 @@ pub struct TransformerScorer<'a, B: Backend> {
 }
 
 impl<'a, B: Backend> TransformerScorer<'a, B> {
-    /// Encode the inputs: one row each (the search widens them to beams as it goes).
-    ///
-    /// # Shapes
-    /// - `src`, `src_padding`: `[n_inputs, src_len]`
-    pub fn new(
-        model: &'a Transformer<B>,
-        src: Tensor<B, 2, Int>,
-        src_padding: Tensor<B, 2, Bool>,
-    ) -> Self {
-        Self::ensemble(&[(model, 1.0)], src, src_padding)
-    }
-
-    /// The same with an ensemble, `(model, weight)`: the rows' log-probabilities are the
-    /// members' weighted average, each member with its own KV cache.
+    /// Encode the inputs, one row each (the search widens them to beams as it goes), with an
+    /// ensemble, `(model, weight)` (one model: `&[(model, 1.0)]`): the rows' log-probabilities
+    /// are the members' weighted average, each member with its own KV cache.
     ///
     /// # Shapes
     /// - `src`, `src_padding`: `[n_inputs, src_len]`
