@@ -387,10 +387,7 @@ fn losses<B: burn::tensor::backend::AutodiffBackend>() -> Vec<f32> {
         &fixture_path("seq2seq_post.weights.safetensors"),
     )
     .unwrap();
-    let mut trainer = Seq2SeqTrainer {
-        model,
-        label_smoothing: 0.1,
-    };
+    let mut trainer = Seq2SeqTrainer::new(model, 0.1);
     let mut optimizer = AdamConfig::new()
         .with_beta_2(0.98)
         .with_epsilon(1e-9)

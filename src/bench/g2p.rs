@@ -89,10 +89,10 @@ impl G2pWorkload {
     pub fn train_tokens_per_s<B: AutodiffBackend>(&self, passes: usize, device: &B::Device) -> f64 {
         B::seed(device, 0);
         crate::model::dropout::seed(0);
-        let mut trainer = Seq2SeqTrainer {
-            model: self.config.model.init::<B>(device),
-            label_smoothing: self.config.optimizer.label_smoothing,
-        };
+        let mut trainer = Seq2SeqTrainer::new(
+            self.config.model.init::<B>(device),
+            self.config.optimizer.label_smoothing,
+        );
         let opt = &self.config.optimizer;
         let mut optimizer: OptimizerAdaptor<_, Seq2SeqTrainer<B>, B> = opt.adam().init();
         let mut step = |trainer: Seq2SeqTrainer<B>, pairs: &[EncodedPair]| {

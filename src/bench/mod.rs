@@ -203,10 +203,7 @@ pub fn matmul_gflops<B: Backend>(
 /// Run the benchmark on backend `B`.
 pub fn run<B: AutodiffBackend>(config: &BenchConfig, device: &B::Device) -> BenchResult {
     B::seed(device, 0);
-    let trainer = Seq2SeqTrainer {
-        model: config.model().init::<B>(device),
-        label_smoothing: 0.1,
-    };
+    let trainer = Seq2SeqTrainer::new(config.model().init::<B>(device), 0.1);
     let mut rng = crate::rng::SplitMix64(0);
     let pairs: Vec<EncodedPair> = (0..config.batch)
         .map(|_| EncodedPair {
@@ -310,10 +307,10 @@ pub fn g2p_epoch<B: AutodiffBackend>(
     let buckets = crate::data::batcher::buckets(train, config.training.batch_size);
     let timed = timed.clamp(1, buckets.len());
     B::seed(device, 0);
-    let mut trainer = Seq2SeqTrainer {
-        model: config.model.init::<B>(device),
-        label_smoothing: config.optimizer.label_smoothing,
-    };
+    let mut trainer = Seq2SeqTrainer::new(
+        config.model.init::<B>(device),
+        config.optimizer.label_smoothing,
+    );
     let mut optimizer: OptimizerAdaptor<_, Seq2SeqTrainer<B>, B> = config.optimizer.adam().init();
     let mut step = |trainer: Seq2SeqTrainer<B>, pairs: &[EncodedPair]| {
         let batch = Seq2SeqBatcher.batch_pairs::<B>(pairs, device);

@@ -43,9 +43,18 @@ pub struct TrainArgs {
     /// Ensemble weights of the teachers, one per --teacher (default: uniform).
     #[arg(long, value_delimiter = ',', requires = "teacher")]
     teacher_weights: Option<Vec<f32>>,
-    /// The teacher's beam size.
+    /// The teacher's beam size (sequence level).
     #[arg(long, default_value_t = 5, requires = "teacher")]
     teacher_beam: usize,
+    /// What the student learns from the --teacher: its beam outputs as targets (sequence),
+    /// or its per-position distributions beside the references (token; the teacher must
+    /// share the student's vocabularies, e.g. a student trained with --init from it). Pass the
+    /// same teacher flags again with --resume.
+    #[arg(long, value_enum, default_value_t = DistillArg::Sequence, requires = "teacher")]
+    distill: DistillArg,
+    /// Token level: the teacher's share of the loss, the reference's being 1 - this.
+    #[arg(long, default_value_t = 0.5, requires = "teacher")]
+    distill_alpha: f32,
     /// Compute threads of this process (the CPU backends' thread pool; default: one per
     /// core). `--threads 1` lets k members of an ensemble train side by side, one a core,
     /// which beats one k-core process on small models (docs/g2p.md).
@@ -102,6 +111,15 @@ pub struct TrainArgs {
     devices: u16,
     #[command(flatten)]
     node: NodeArgs,
+}
+
+/// `--distill`: the level of knowledge distillation.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+enum DistillArg {
+    /// Sequence level (Kim & Rush 2016): the teacher's beam outputs replace the targets.
+    Sequence,
+    /// Token level (Sun et al. 2019): the teacher's distributions join the loss.
+    Token,
 }
 
 /// Training as one node of several machines (see the README's "Training on several
@@ -265,6 +283,12 @@ pub fn train(backend: BackendChoice, args: TrainArgs) -> Result<()> {
             teachers: args.teacher.clone(),
             weights: args.teacher_weights.clone(),
             beam: args.teacher_beam,
+            level: match args.distill {
+                DistillArg::Sequence => seq2seq::train::distill::DistillLevel::Sequence,
+                DistillArg::Token => seq2seq::train::distill::DistillLevel::Token {
+                    alpha: args.distill_alpha,
+                },
+            },
         }),
     };
     let node = args.node.nodes.map(|nodes| seq2seq::train::NodeConfig {

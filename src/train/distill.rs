@@ -28,8 +28,20 @@ pub struct Distillation {
     pub teachers: Vec<PathBuf>,
     /// Ensemble weights, one per teacher (uniform when `None`).
     pub weights: Option<Vec<f32>>,
-    /// The teacher's beam size.
+    /// The teacher's beam size (sequence level).
     pub beam: usize,
+    /// What the student learns from the teacher.
+    pub level: DistillLevel,
+}
+
+/// Sequence-level (this module) or token-level ([`super::token_distill`]) distillation.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum DistillLevel {
+    /// The teacher's beam outputs replace the training targets.
+    #[default]
+    Sequence,
+    /// The teacher's per-position distributions join the loss with share `alpha`.
+    Token { alpha: f32 },
 }
 
 /// Why the targets could not be distilled.
@@ -39,6 +51,14 @@ pub enum DistillError {
     Teacher(#[from] EnsembleError),
     #[error("--teacher-beam must be at least 1")]
     Beam,
+    #[error("--distill-alpha must be in (0, 1], got {0}")]
+    Alpha(f32),
+    #[error("token-level distillation needs autoregressive models, teacher and student (a CTC decoder has no per-position distribution over the reference's tokens)")]
+    CtcTeacher,
+    #[error("token-level distillation needs the teacher's vocabularies to be the student's (train the student with --init from the teacher, or on the same data with the same tokenization)")]
+    Vocab,
+    #[error("the teacher has positions for {teacher} tokens, the student's training data has sequences of {student}")]
+    TooShort { teacher: usize, student: usize },
     #[error("the teacher's task is {teacher:?}, the student's {student:?}")]
     Task {
         teacher: crate::data::TaskKind,

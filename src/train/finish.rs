@@ -122,10 +122,10 @@ pub fn export_checkpoints<B: Backend>(
     let (src_vocab, tgt_vocab) = run.vocabs()?;
     let codec = run.codec(&config.data)?;
     config.model.validate()?;
-    let template = Seq2SeqTrainer {
-        model: config.model.init::<B>(device),
-        label_smoothing: config.optimizer.label_smoothing,
-    };
+    let template = Seq2SeqTrainer::new(
+        config.model.init::<B>(device),
+        config.optimizer.label_smoothing,
+    );
     let mut models = Vec::with_capacity(epochs.len());
     for &epoch in epochs {
         models.push(load_checkpoint(&template, &run, epoch, device)?);

@@ -8,6 +8,7 @@ use super::run_dir::RunDir;
 use super::schedule::{Cooldown, Schedule};
 use super::settle::{Settled, ValidEpochs};
 use super::strategy::{Components, Strategy};
+use super::token_distill::TeacherHandle;
 use super::{Seq2SeqTrainer, TrainError};
 use crate::config::ExperimentConfig;
 use crate::data::batcher::{buckets, random_batches, token_buckets, EncodedPair};
@@ -181,11 +182,12 @@ pub fn training<B: AutodiffBackend>(
 
 /// A fresh model (or the weights of the model directory `init`, for fine-tuning) with the
 /// paper's optimizer (Adam, gradient clipping) and Noam schedule (with `cooldown`, see
-/// [`Schedule`]), both starting afresh.
+/// [`Schedule`]), both starting afresh; `teacher`: token-level distillation's.
 pub fn learner<B: AutodiffBackend>(
     config: &ExperimentConfig,
     init: Option<&std::path::Path>,
     cooldown: Option<Cooldown>,
+    teacher: Option<TeacherHandle>,
     device: &B::Device,
 ) -> Result<Learner<Components<B>>, TrainError> {
     let model = config.model.init::<B>(device);
@@ -195,8 +197,8 @@ pub fn learner<B: AutodiffBackend>(
         None => model,
     };
     let trainer = Seq2SeqTrainer {
-        model,
-        label_smoothing: config.optimizer.label_smoothing,
+        teacher,
+        ..Seq2SeqTrainer::new(model, config.optimizer.label_smoothing)
     };
     let opt = &config.optimizer;
     let optimizer = opt

@@ -34,17 +34,70 @@ pub fn smoothed_cross_entropy<B: Backend>(
     smoothing: f32,
     pad: usize,
 ) -> Tensor<B, 1> {
-    let [positions, vocab] = logits.dims();
     let log_probs = log_softmax(logits, 1);
+    let per_position = smoothed_per_position(log_probs, targets.clone(), smoothing);
+    mean_without_pad(per_position, targets, pad)
+}
+
+/// Token-level distillation's loss (Hinton et al. 2015; Sun et al. 2019 for G2P): at each
+/// position, `1 - alpha` times the label-smoothed cross-entropy against the reference plus
+/// `alpha` times the cross-entropy against the teacher's distribution `teacher_probs`
+/// (`-sum_j t_j log p_j`: the KL divergence from the teacher up to the teacher's entropy,
+/// which has no gradient). PAD positions as in [`smoothed_cross_entropy`], which this is at
+/// `alpha` = 0.
+///
+/// # Shapes
+/// - logits, teacher_probs: `[positions, vocab]`
+/// - targets: `[positions]`
+/// - output: `[1]`
+pub fn distilled_cross_entropy<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 1, Int>,
+    smoothing: f32,
+    pad: usize,
+    teacher_probs: Tensor<B, 2>,
+    alpha: f32,
+) -> Tensor<B, 1> {
+    let [positions, _vocab] = logits.dims();
+    let log_probs = log_softmax(logits, 1);
+    let reference = smoothed_per_position(log_probs.clone(), targets.clone(), smoothing);
+    let teacher = log_probs
+        .mul(teacher_probs)
+        .sum_dim(1)
+        .reshape([positions])
+        .neg();
+    let per_position = reference.mul_scalar(1.0 - alpha) + teacher.mul_scalar(alpha);
+    mean_without_pad(per_position, targets, pad)
+}
+
+/// Each position's label-smoothed cross-entropy.
+///
+/// # Shapes
+/// - log_probs: `[positions, vocab]`, targets: `[positions]`, output: `[positions]`
+fn smoothed_per_position<B: Backend>(
+    log_probs: Tensor<B, 2>,
+    targets: Tensor<B, 1, Int>,
+    smoothing: f32,
+) -> Tensor<B, 1> {
+    let [positions, vocab] = log_probs.dims();
     let target_log_probs = log_probs
         .clone()
-        .gather(1, targets.clone().reshape([positions, 1]))
+        .gather(1, targets.reshape([positions, 1]))
         .reshape([positions]);
     let mut per_position = target_log_probs.mul_scalar(-(1.0 - smoothing));
     if smoothing > 0.0 {
         let summed = log_probs.sum_dim(1).reshape([positions]);
         per_position = per_position - summed.mul_scalar(smoothing / vocab as f32);
     }
+    per_position
+}
+
+/// The mean over all positions, those whose target is `pad` counting as zero.
+fn mean_without_pad<B: Backend>(
+    per_position: Tensor<B, 1>,
+    targets: Tensor<B, 1, Int>,
+    pad: usize,
+) -> Tensor<B, 1> {
     // PAD polarity: true where the position is padding (its loss is dropped).
     let is_pad = targets.equal_elem(pad as i64);
     per_position.mask_fill(is_pad, 0.0).mean()
@@ -87,6 +140,76 @@ mod tests {
             // PAD rows get no gradient.
             let pad_row: Vec<f32> = ours_grad.slice([1..2, 0..11]).into_data().to_vec().unwrap();
             assert!(pad_row.iter().all(|g| *g == 0.0), "{pad_row:?}");
+        }
+    }
+
+    /// The distilled loss's gradient against its closed form: the softmax minus the mixed
+    /// target `(1 - alpha) q_ls + alpha t`, over the positions (PAD rows zero); and at
+    /// `alpha` = 0 the loss is [`smoothed_cross_entropy`]'s. 7 positions (one PAD) over a
+    /// 5-token vocabulary.
+    #[test]
+    fn distilled_loss_gradient_is_softmax_minus_the_mixed_target() {
+        let device = Default::default();
+        let targets = [2usize, 0, 4, 1, 3, 3, 1];
+        let (positions, vocab, smoothing, alpha) = (7, 5, 0.1f32, 0.4f32);
+        let logits =
+            Tensor::<AB, 2>::random([positions, vocab], Distribution::Normal(0.0, 2.0), &device);
+        let teacher = burn::tensor::activation::softmax(
+            Tensor::<AB, 2>::random([positions, vocab], Distribution::Normal(0.0, 2.0), &device),
+            1,
+        );
+        let target_ids =
+            Tensor::<AB, 1, Int>::from_data(TensorData::from(targets.map(|t| t as i64)), &device);
+
+        let at_zero = distilled_cross_entropy(
+            logits.clone(),
+            target_ids.clone(),
+            smoothing,
+            0,
+            teacher.clone(),
+            0.0,
+        );
+        let plain = smoothed_cross_entropy(logits.clone(), target_ids.clone(), smoothing, 0);
+        at_zero
+            .to_data()
+            .assert_approx_eq::<f32>(&plain.to_data(), Tolerance::absolute(1e-6));
+
+        let input = logits.detach().require_grad();
+        let loss = distilled_cross_entropy(
+            input.clone(),
+            target_ids,
+            smoothing,
+            0,
+            teacher.clone(),
+            alpha,
+        );
+        let grad: Vec<f32> = input
+            .grad(&loss.backward())
+            .unwrap()
+            .into_data()
+            .to_vec()
+            .unwrap();
+        let p: Vec<f32> = burn::tensor::activation::softmax(input.detach(), 1)
+            .into_data()
+            .to_vec()
+            .unwrap();
+        let t: Vec<f32> = teacher.into_data().to_vec().unwrap();
+        for (i, &target) in targets.iter().enumerate() {
+            for j in 0..vocab {
+                let k = i * vocab + j;
+                let expected = if target == 0 {
+                    0.0
+                } else {
+                    let q_ls = (1.0 - smoothing) * f32::from(u8::from(j == target))
+                        + smoothing / vocab as f32;
+                    (p[k] - ((1.0 - alpha) * q_ls + alpha * t[k])) / positions as f32
+                };
+                assert!(
+                    (grad[k] - expected).abs() < 1e-6,
+                    "position {i} token {j}: {} vs {expected}",
+                    grad[k]
+                );
+            }
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod schedule;
 pub mod settle;
 pub mod step;
 pub mod strategy;
+pub mod token_distill;
 
 pub use finish::export_checkpoints;
 pub use run_dir::RunDir;
@@ -100,7 +101,8 @@ pub struct TrainOptions {
     /// (with a fresh optimizer and schedule). The config's model must be the directory's
     /// ([`init_config`]).
     pub init: Option<PathBuf>,
-    /// Sequence-level distillation: the training targets are this teacher's outputs.
+    /// Knowledge distillation: the training targets are this teacher's outputs (sequence
+    /// level), or its distributions join the loss (token level).
     pub distill: Option<distill::Distillation>,
 }
 
@@ -350,7 +352,11 @@ pub fn run_with<B: AutodiffBackend>(
     };
 
     let mut corpus = load_corpus(&config, &run, options, leader)?;
-    let distillation = match &options.distill {
+    let sequence_level = options
+        .distill
+        .as_ref()
+        .filter(|d| d.level == distill::DistillLevel::Sequence);
+    let distillation = match sequence_level {
         Some(teacher) => Some(distill::distill::<B::InnerBackend>(
             &mut corpus.train,
             &corpus.codec,
@@ -378,6 +384,11 @@ pub fn run_with<B: AutodiffBackend>(
         return Err(DataError::EmptySplit { split: "train" }.into());
     }
     let train_tokens: usize = train.iter().map(|p| p.tgt.len() + 1).sum();
+    let longest = train
+        .iter()
+        .map(|p| p.src.len().max(p.tgt.len() + 1))
+        .max()
+        .unwrap_or(0);
     println!(
         "data: {:?} task, {} training pairs ({} dropped as longer than max_len {}), {} dev items, {} test items, vocab {} -> {}{}",
         config.data.task,
@@ -452,7 +463,36 @@ pub fn run_with<B: AutodiffBackend>(
     if let Some(dir) = init {
         println!("starting from the weights of {}", dir.display());
     }
-    let mut fresh = learner::learner::<B>(&config, init, cooldown, &device)?;
+    let teacher = match &options.distill {
+        Some(
+            d @ distill::Distillation {
+                level: distill::DistillLevel::Token { alpha },
+                ..
+            },
+        ) => {
+            let teacher = token_distill::TokenTeacher::<B::InnerBackend>::load(
+                d,
+                *alpha,
+                config.data.task,
+                config.model.decoder_kind == crate::model::DecoderKind::Ctc,
+                &corpus.src_vocab,
+                &corpus.tgt_vocab,
+                longest,
+                device.clone(),
+            )?;
+            println!(
+                "distillation: token level, teacher {} (share {alpha} of the loss)",
+                d.teachers
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            );
+            Some(token_distill::TeacherHandle::new(teacher))
+        }
+        _ => None,
+    };
+    let mut fresh = learner::learner::<B>(&config, init, cooldown, teacher, &device)?;
     if let Some(epoch) = resume_from {
         // A node other than the leader resumes from this state. The leader's learner loads
         // the same checkpoint again in `launch`, where burn-train panics on one it cannot

@@ -1,5 +1,6 @@
 //! The training and validation steps burn-train's learner calls.
 
+use super::token_distill::TeacherHandle;
 use crate::data::batcher::padded;
 use crate::data::Seq2SeqBatch;
 use crate::model::ctc::{collapse, ctc_nll, ctc_targets};
@@ -17,6 +18,21 @@ pub struct Seq2SeqTrainer<B: Backend> {
     /// Label smoothing epsilon (0 = plain cross-entropy); the paper uses 0.1.
     #[module(skip)]
     pub label_smoothing: f32,
+    /// Token-level distillation's teacher (on the inner backend), consulted by training
+    /// steps only: validation scores the references alone.
+    #[module(skip)]
+    pub teacher: Option<TeacherHandle>,
+}
+
+impl<B: Backend> Seq2SeqTrainer<B> {
+    /// `model` trained with label smoothing `label_smoothing`, without a teacher.
+    pub fn new(model: Transformer<B>, label_smoothing: f32) -> Self {
+        Self {
+            model,
+            label_smoothing,
+            teacher: None,
+        }
+    }
 }
 
 impl<B: Backend> Seq2SeqTrainer<B> {
@@ -51,8 +67,54 @@ impl<B: AutodiffBackend> TrainStep for Seq2SeqTrainer<B> {
     type Output = SequenceOutput<B>;
 
     fn step(&self, batch: Seq2SeqBatch<B>) -> TrainOutput<SequenceOutput<B>> {
-        let output = self.forward_loss(batch);
+        let output = match &self.teacher {
+            Some(teacher) => self.forward_distilled(batch, teacher),
+            None => self.forward_loss(batch),
+        };
         TrainOutput::new(self, output.loss.backward(), output)
+    }
+}
+
+impl<B: AutodiffBackend> Seq2SeqTrainer<B> {
+    /// [`Self::forward_loss`] with token-level distillation's loss
+    /// ([`super::loss::distilled_cross_entropy`]): the teacher reads the same batch on the
+    /// inner backend, untracked.
+    ///
+    /// # Shapes
+    /// - logits and the teacher's probabilities: `[batch, tgt_len, tgt_vocab]`
+    pub fn forward_distilled(
+        &self,
+        batch: Seq2SeqBatch<B>,
+        teacher: &TeacherHandle,
+    ) -> SequenceOutput<B> {
+        let teacher = teacher
+            .get::<B::InnerBackend>()
+            .expect("the teacher is built for the training backend's inner backend");
+        let device = batch.src.device();
+        let probs = teacher.probs(
+            batch.src.clone().inner(),
+            batch.src_padding.clone().inner(),
+            batch.tgt_in.clone().inner(),
+            batch.tgt_padding.clone().inner(),
+        );
+        let probs = Tensor::<B, 3>::from_inner(probs).to_device(&device);
+        let logits = self.model.forward(
+            batch.src,
+            Some(batch.src_padding),
+            batch.tgt_in,
+            Some(batch.tgt_padding),
+        );
+        let [batch_size, tgt_len, vocab] = logits.dims();
+        let positions = batch_size * tgt_len;
+        let loss = super::loss::distilled_cross_entropy(
+            logits.clone().reshape([positions, vocab]),
+            batch.tgt_out.clone().reshape([positions]),
+            self.label_smoothing,
+            PAD,
+            probs.reshape([positions, vocab]),
+            teacher.alpha,
+        );
+        SequenceOutput::new(loss, logits, None, batch.tgt_out)
     }
 }
 

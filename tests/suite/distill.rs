@@ -7,20 +7,20 @@ use common::TempDir;
 use seq2seq::data::{Pair, TaskKind};
 use seq2seq::decode::Decoding;
 use seq2seq::infer::Predictor;
-use seq2seq::train::distill::{distill, Distillation, DISTILLED_FILE};
+use seq2seq::train::distill::{distill, DistillLevel, Distillation, DISTILLED_FILE};
 use std::path::{Path, PathBuf};
 
 type B = seq2seq::backend::NdArray;
 
 /// The teacher and student's data: the tiny copy task.
-fn copy_config() -> seq2seq::config::ExperimentConfig {
+pub(crate) fn copy_config() -> seq2seq::config::ExperimentConfig {
     let mut config = common::tiny_copy_run(300);
     config.training.epochs = 2;
     config
 }
 
 /// A teacher trained here, briefly, on [`copy_config`]'s data: its model directory.
-fn teacher(root: &Path) -> PathBuf {
+pub(crate) fn teacher(root: &Path) -> PathBuf {
     let dir = root.join("teacher");
     let mut config = copy_config();
     // Long enough to end most outputs with END (a usable target).
@@ -67,6 +67,7 @@ fn training_targets_become_the_teachers_beam_outputs_and_are_cached() {
         teachers: vec![dir.clone()],
         weights: None,
         beam: 3,
+        level: DistillLevel::Sequence,
     };
     let report = run(&mut pairs, TaskKind::Copy, &teach, true).unwrap();
 
@@ -134,6 +135,7 @@ fn a_run_with_a_teacher_trains_on_its_outputs() {
         teachers: vec![dir],
         weights: None,
         beam: 2,
+        level: DistillLevel::Sequence,
     });
     let report = seq2seq::train::run::<burn::backend::Autodiff<B>>(
         copy_config(),

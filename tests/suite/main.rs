@@ -23,5 +23,6 @@ mod marian;
 mod model_invariants;
 mod nonautoregressive;
 mod pytorch_parity;
+mod token_distill;
 mod translation;
 mod vision;

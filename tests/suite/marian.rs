@@ -453,10 +453,7 @@ fn dev_loss(dir: &Path, pairs: &[(String, String)]) -> f64 {
                 .unwrap(),
         })
         .collect();
-    let trainer = seq2seq::train::step::Seq2SeqTrainer {
-        model: loaded.model,
-        label_smoothing: 0.0,
-    };
+    let trainer = seq2seq::train::step::Seq2SeqTrainer::new(loaded.model, 0.0);
     let (mut total, mut tokens) = (0.0, 0usize);
     for batch in encoded.chunks(64) {
         let n: usize = batch.iter().map(|p| p.tgt.len() + 1).sum();
