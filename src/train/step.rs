@@ -45,6 +45,20 @@ impl<B: Backend> Seq2SeqTrainer<B> {
         if self.model.is_ctc() {
             return self.ctc_loss(batch);
         }
+        self.teacher_forced_loss(batch, None)
+    }
+
+    /// The teacher-forced forward and its loss: the label-smoothed cross-entropy against the
+    /// labels, mixed with a teacher's distributions when `teacher` gives them and their share
+    /// ([`super::loss::distilled_cross_entropy`]).
+    ///
+    /// # Shapes
+    /// - logits and the teacher's probabilities: `[batch, tgt_len, tgt_vocab]`
+    fn teacher_forced_loss(
+        &self,
+        batch: Seq2SeqBatch<B>,
+        teacher: Option<(Tensor<B, 3>, f32)>,
+    ) -> SequenceOutput<B> {
         let logits = self.model.forward(
             batch.src,
             Some(batch.src_padding),
@@ -52,12 +66,22 @@ impl<B: Backend> Seq2SeqTrainer<B> {
             Some(batch.tgt_padding),
         );
         let [batch_size, tgt_len, vocab] = logits.dims();
-        let loss = super::loss::smoothed_cross_entropy(
-            logits.clone().reshape([batch_size * tgt_len, vocab]),
-            batch.tgt_out.clone().reshape([batch_size * tgt_len]),
-            self.label_smoothing,
-            PAD,
-        );
+        let positions = batch_size * tgt_len;
+        let flat_logits = logits.clone().reshape([positions, vocab]);
+        let labels = batch.tgt_out.clone().reshape([positions]);
+        let loss = match teacher {
+            None => {
+                super::loss::smoothed_cross_entropy(flat_logits, labels, self.label_smoothing, PAD)
+            }
+            Some((probs, alpha)) => super::loss::distilled_cross_entropy(
+                flat_logits,
+                labels,
+                self.label_smoothing,
+                PAD,
+                probs.reshape([positions, vocab]),
+                alpha,
+            ),
+        };
         SequenceOutput::new(loss, logits, None, batch.tgt_out)
     }
 }
@@ -98,23 +122,7 @@ impl<B: AutodiffBackend> Seq2SeqTrainer<B> {
             batch.tgt_padding.clone().inner(),
         );
         let probs = Tensor::<B, 3>::from_inner(probs).to_device(&device);
-        let logits = self.model.forward(
-            batch.src,
-            Some(batch.src_padding),
-            batch.tgt_in,
-            Some(batch.tgt_padding),
-        );
-        let [batch_size, tgt_len, vocab] = logits.dims();
-        let positions = batch_size * tgt_len;
-        let loss = super::loss::distilled_cross_entropy(
-            logits.clone().reshape([positions, vocab]),
-            batch.tgt_out.clone().reshape([positions]),
-            self.label_smoothing,
-            PAD,
-            probs.reshape([positions, vocab]),
-            teacher.alpha,
-        );
-        SequenceOutput::new(loss, logits, None, batch.tgt_out)
+        self.teacher_forced_loss(batch, Some((probs, teacher.alpha)))
     }
 }
 
