@@ -54,6 +54,26 @@ pub enum EnsembleError {
     },
 }
 
+/// The weights of an ensemble of `models` members, normalised to sum 1: `weights` (one per
+/// member, finite, non-negative, not all zero), or uniform when `None`.
+pub fn ensemble_weights(weights: Option<&[f32]>, models: usize) -> Result<Vec<f32>, EnsembleError> {
+    let weights = match weights {
+        None => vec![1.0; models],
+        Some(w) if w.len() != models => {
+            return Err(EnsembleError::WeightCount {
+                weights: w.len(),
+                models,
+            })
+        }
+        Some(w) => w.to_vec(),
+    };
+    let total: f32 = weights.iter().sum();
+    if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || total <= 0.0 {
+        return Err(EnsembleError::BadWeights(weights));
+    }
+    Ok(weights.iter().map(|w| w / total).collect())
+}
+
 /// A loaded model (or ensemble of models) ready to decode.
 pub struct Predictor<B: Backend> {
     /// The model, or an ensemble's first member: its vocabularies, tokenizer and config serve
@@ -102,20 +122,7 @@ impl<B: Backend> Predictor<B> {
         device: B::Device,
     ) -> Result<Self, EnsembleError> {
         let (first_dir, rest) = dirs.split_first().ok_or(EnsembleError::NoModels)?;
-        let weights = match weights {
-            None => vec![1.0; dirs.len()],
-            Some(w) if w.len() != dirs.len() => {
-                return Err(EnsembleError::WeightCount {
-                    weights: w.len(),
-                    models: dirs.len(),
-                })
-            }
-            Some(w) => w.to_vec(),
-        };
-        let total: f32 = weights.iter().sum();
-        if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || total <= 0.0 {
-            return Err(EnsembleError::BadWeights(weights));
-        }
+        let weights = ensemble_weights(weights, dirs.len())?;
         let mut predictor = Self::load(first_dir, device)?;
         for dir in rest {
             let other = artifact::load(dir, &predictor.device)?;
@@ -153,7 +160,7 @@ impl<B: Backend> Predictor<B> {
             }
             predictor.others.push(other.model);
         }
-        predictor.weights = weights.iter().map(|w| w / total).collect();
+        predictor.weights = weights;
         Ok(predictor)
     }
 

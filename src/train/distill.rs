@@ -86,16 +86,21 @@ pub struct DistillReport {
 }
 
 impl Distillation {
-    /// The header line of the cache: which teachers, which beam, how many pairs.
-    fn header(&self, pairs: usize) -> String {
-        let teachers: Vec<String> = self
+    /// The teachers' directories, joined by " + ".
+    pub fn teacher_names(&self) -> String {
+        let names: Vec<String> = self
             .teachers
             .iter()
             .map(|p| p.display().to_string())
             .collect();
+        names.join(" + ")
+    }
+
+    /// The header line of the cache: which teachers, which beam, how many pairs.
+    fn header(&self, pairs: usize) -> String {
         format!(
             "# seq2seq distilled targets: teachers {}; weights {:?}; beam {}; pairs {pairs}",
-            teachers.join(" + "),
+            self.teacher_names(),
             self.weights,
             self.beam
         )
@@ -235,12 +240,7 @@ fn decode_all<B: Backend>(
     println!(
         "distillation: decoding {} training sources with {} (beam {}) ...",
         ids.len(),
-        distillation
-            .teachers
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" + "),
+        distillation.teacher_names(),
         distillation.beam
     );
     let started = Instant::now();

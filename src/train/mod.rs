@@ -482,11 +482,7 @@ pub fn run_with<B: AutodiffBackend>(
             )?;
             println!(
                 "distillation: token level, teacher {} (share {alpha} of the loss)",
-                d.teachers
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(" + ")
+                d.teacher_names()
             );
             Some(token_distill::TeacherHandle::new(teacher))
         }

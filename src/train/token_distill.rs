@@ -54,24 +54,10 @@ impl<B: Backend> TokenTeacher<B> {
         if members.iter().any(Transformer::is_ctc) {
             return Err(DistillError::CtcTeacher);
         }
-        let weights = match weights {
-            Some(w) => w.to_vec(),
-            None => vec![1.0; members.len()],
-        };
-        if weights.len() != members.len() {
-            return Err(crate::infer::EnsembleError::WeightCount {
-                weights: weights.len(),
-                models: members.len(),
-            }
-            .into());
-        }
-        let total: f32 = weights.iter().sum();
-        if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || total <= 0.0 {
-            return Err(crate::infer::EnsembleError::BadWeights(weights).into());
-        }
+        let weights = crate::infer::ensemble_weights(weights, members.len())?;
         Ok(Self {
             members,
-            weights: weights.iter().map(|w| w / total).collect(),
+            weights,
             alpha,
             device,
         })
@@ -92,6 +78,9 @@ impl<B: Backend> TokenTeacher<B> {
         device: B::Device,
     ) -> Result<Self, DistillError> {
         check_alpha(alpha)?;
+        if student_ctc {
+            return Err(DistillError::CtcTeacher);
+        }
         let loaded = Predictor::<B>::load_ensemble(
             &distillation.teachers,
             distillation.weights.as_deref(),
@@ -107,9 +96,6 @@ impl<B: Backend> TokenTeacher<B> {
         // Load_ensemble checked the members against each other; the first against the student.
         if first.src_vocab != *src_vocab || first.tgt_vocab != *tgt_vocab {
             return Err(DistillError::Vocab);
-        }
-        if student_ctc {
-            return Err(DistillError::CtcTeacher);
         }
         if first.model.max_len() < max_len {
             return Err(DistillError::TooShort {
