@@ -5,6 +5,7 @@ use crate::artifact::{self, ArtifactError, LoadedModel};
 use crate::data::batcher::EncodedPair;
 use crate::data::Seq2SeqBatcher;
 use crate::decode::{Decoding, Hypothesis};
+use crate::rerank::{decode_with, System};
 use crate::vocab::VocabError;
 use burn::prelude::*;
 use std::ops::Range;
@@ -74,6 +75,50 @@ pub fn ensemble_weights(weights: Option<&[f32]>, models: usize) -> Result<Vec<f3
     Ok(weights.iter().map(|w| w / total).collect())
 }
 
+/// Whether the model in `dir` (`other`) reads and writes what the one in `first_dir`
+/// (`first`) does: the same vocabularies, decoder kind, task, tokenization and tokenizer
+/// files, so that one's token ids are the other's.
+pub fn check_compatible<B: Backend>(
+    first_dir: &Path,
+    first: &LoadedModel<B>,
+    dir: &Path,
+    other: &LoadedModel<B>,
+) -> Result<(), EnsembleError> {
+    let mismatch = |what| EnsembleError::Mismatch {
+        first: first_dir.to_path_buf(),
+        other: dir.to_path_buf(),
+        what,
+    };
+    let (a, b) = (first, other);
+    if a.src_vocab != b.src_vocab {
+        return Err(mismatch("source vocabularies"));
+    }
+    if a.tgt_vocab != b.tgt_vocab {
+        return Err(mismatch("target vocabularies"));
+    }
+    if a.model.ctc_upsample() != b.model.ctc_upsample() {
+        return Err(mismatch(
+            "decoders (autoregressive, or CTC with its upsampling)",
+        ));
+    }
+    let (da, db) = (&a.config.data, &b.config.data);
+    if (da.task, da.src_tokens, da.tgt_tokens, da.src_eos)
+        != (db.task, db.src_tokens, db.tgt_tokens, db.src_eos)
+    {
+        return Err(mismatch("tasks or tokenizations"));
+    }
+    for file in [
+        crate::data::text_codec::JOINT_TOKENIZER_FILE,
+        crate::data::text_codec::SRC_TOKENIZER_FILE,
+        crate::data::text_codec::TGT_TOKENIZER_FILE,
+    ] {
+        if std::fs::read(first_dir.join(file)).ok() != std::fs::read(dir.join(file)).ok() {
+            return Err(mismatch("tokenizers"));
+        }
+    }
+    Ok(())
+}
+
 /// A loaded model (or ensemble of models) ready to decode.
 pub struct Predictor<B: Backend> {
     /// The model, or an ensemble's first member: its vocabularies, tokenizer and config serve
@@ -86,6 +131,10 @@ pub struct Predictor<B: Backend> {
     device: B::Device,
     /// Batches [`Predictor::predict_many`] decodes at once (default: the cores).
     pub threads: usize,
+    /// Models that rerank the outputs with this one ([`crate::rerank`]; none: decode alone).
+    pub rescorers: Vec<crate::rerank::Rescorer<B>>,
+    /// The rescorers' share of the combined score, split evenly among them.
+    pub rescore_weight: f64,
 }
 
 /// What [`Predictor::predict_many`] calls with each decoded batch: the indices of its inputs
@@ -106,7 +155,13 @@ impl<B: Backend> Predictor<B> {
             weights: vec![1.0],
             device,
             threads: default_threads(),
+            rescorers: Vec::new(),
+            rescore_weight: 0.5,
         }
+    }
+
+    pub fn device(&self) -> &B::Device {
+        &self.device
     }
 
     pub fn load(dir: &Path, device: B::Device) -> Result<Self, ArtifactError> {
@@ -126,42 +181,35 @@ impl<B: Backend> Predictor<B> {
         let mut predictor = Self::load(first_dir, device)?;
         for dir in rest {
             let other = artifact::load(dir, &predictor.device)?;
-            let mismatch = |what| EnsembleError::Mismatch {
-                first: first_dir.clone(),
-                other: dir.clone(),
-                what,
-            };
-            let (a, b) = (&predictor.loaded, &other);
-            if a.src_vocab != b.src_vocab {
-                return Err(mismatch("source vocabularies"));
-            }
-            if a.tgt_vocab != b.tgt_vocab {
-                return Err(mismatch("target vocabularies"));
-            }
-            if a.model.ctc_upsample() != b.model.ctc_upsample() {
-                return Err(mismatch(
-                    "decoders (autoregressive, or CTC with its upsampling)",
-                ));
-            }
-            let (da, db) = (&a.config.data, &b.config.data);
-            if (da.task, da.src_tokens, da.tgt_tokens, da.src_eos)
-                != (db.task, db.src_tokens, db.tgt_tokens, db.src_eos)
-            {
-                return Err(mismatch("tasks or tokenizations"));
-            }
-            for file in [
-                crate::data::text_codec::JOINT_TOKENIZER_FILE,
-                crate::data::text_codec::SRC_TOKENIZER_FILE,
-                crate::data::text_codec::TGT_TOKENIZER_FILE,
-            ] {
-                if std::fs::read(first_dir.join(file)).ok() != std::fs::read(dir.join(file)).ok() {
-                    return Err(mismatch("tokenizers"));
-                }
+            check_compatible(first_dir, &predictor.loaded, dir, &other)?;
+            if predictor.loaded.config.data.right_left != other.config.data.right_left {
+                return Err(EnsembleError::Mismatch {
+                    first: first_dir.clone(),
+                    other: dir.clone(),
+                    what: "target directions (one was trained with --right-left; rescore with it instead: --rescore)",
+                });
             }
             predictor.others.push(other.model);
         }
         predictor.weights = weights;
         Ok(predictor)
+    }
+
+    /// Whether the model reads and writes targets right to left (`data.right_left`).
+    pub fn right_left(&self) -> bool {
+        self.loaded.config.data.right_left
+    }
+
+    /// Each decoding system's direction (right to left?) and share of a reranking's score:
+    /// this model or ensemble first, then each rescorer.
+    fn layout(&self) -> Vec<(bool, f64)> {
+        if self.rescorers.is_empty() {
+            return vec![(self.right_left(), 1.0)];
+        }
+        let share = self.rescore_weight / self.rescorers.len() as f64;
+        std::iter::once((self.right_left(), 1.0 - self.rescore_weight))
+            .chain(self.rescorers.iter().map(|r| (r.right_left, share)))
+            .collect()
     }
 
     /// The members as `(model, weight)`: the model alone, or every member of the ensemble.
@@ -224,7 +272,9 @@ impl<B: Backend> Predictor<B> {
             return Vec::new();
         }
         let sources: Vec<&Vec<usize>> = inputs.iter().collect();
-        decode_batch(&self.members(), &self.device, &sources, decoding)
+        let rescorers: Vec<_> = self.rescorers.iter().map(|r| r.model.clone()).collect();
+        let systems = assemble(self.members(), &rescorers, &self.layout());
+        decode_with(&systems, &self.device, &sources, decoding)
             .iter()
             .map(|list| list.iter().map(|h| self.to_prediction(h)).collect())
             .collect()
@@ -262,18 +312,27 @@ impl<B: Backend> Predictor<B> {
             .into_iter()
             .map(|(m, w)| (m.clone().with_untied_generator(), w))
             .collect();
+        let decoding_rescorers: Vec<crate::model::Transformer<B>> = self
+            .rescorers
+            .iter()
+            .map(|r| r.model.clone().with_untied_generator())
+            .collect();
+        let layout = self.layout();
         std::thread::scope(|scope| {
             let (sender, receiver) = std::sync::mpsc::channel();
             for _ in 0..workers {
                 let sender = sender.clone();
                 // Each worker its own copy of every member (cheap: tensors are shared).
                 let models = decoding_members.clone();
+                let rescorers = decoding_rescorers.clone();
+                let layout = &layout;
                 let device = self.device.clone();
                 let chunks = &chunks;
                 let next = &next;
                 scope.spawn(move || {
                     let work = || {
                         let members: Vec<_> = models.iter().map(|(m, w)| (m, *w)).collect();
+                        let systems = assemble(members, &rescorers, layout);
                         loop {
                             let taken = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             let Some(c) = chunks.len().checked_sub(taken + 1) else {
@@ -281,7 +340,7 @@ impl<B: Backend> Predictor<B> {
                             };
                             let sources: Vec<&Vec<usize>> =
                                 chunks[c].iter().map(|&i| &inputs[i]).collect();
-                            let hyps = decode_batch(&members, &device, &sources, decoding);
+                            let hyps = decode_with(&systems, &device, &sources, decoding);
                             if sender.send((c, hyps)).is_err() {
                                 return;
                             }
@@ -353,8 +412,28 @@ fn batch_ranges(lengths: &[usize], batch_size: usize, threads: usize) -> Vec<Ran
     ranges
 }
 
-/// Decode one batch of encoded sources with the members `(model, weight)`.
-fn decode_batch<B: Backend>(
+/// The decoding systems: `members` (a model or ensemble), then each of `rescorers`, with the
+/// directions and shares of `layout` ([`Predictor::layout`]).
+fn assemble<'a, B: Backend>(
+    members: Vec<(&'a crate::model::Transformer<B>, f32)>,
+    rescorers: &'a [crate::model::Transformer<B>],
+    layout: &[(bool, f64)],
+) -> Vec<System<'a, B>> {
+    let own = std::iter::once(members);
+    let others = rescorers.iter().map(|m| vec![(m, 1.0)]);
+    own.chain(others)
+        .zip(layout)
+        .map(|(members, &(right_left, share))| System {
+            members,
+            right_left,
+            share,
+        })
+        .collect()
+}
+
+/// Decode one batch of encoded sources with the members `(model, weight)`, in the order
+/// they write targets (see [`crate::rerank::decode_with`] for reading order).
+pub(crate) fn decode_batch<B: Backend>(
     members: &[(&crate::model::Transformer<B>, f32)],
     device: &B::Device,
     sources: &[&Vec<usize>],
@@ -410,7 +489,13 @@ impl<B: Backend> Predictor<B> {
         }
         let ids = self.encode(text, allow_unk)?;
         let prediction = &self.predict(std::slice::from_ref(&ids), &Decoding::greedy())[0][0];
-        let out_ids = self.loaded.tgt_vocab.encode(&prediction.tokens, true)?;
+        let mut out_ids = self.loaded.tgt_vocab.encode(&prediction.tokens, true)?;
+        // The decoder's own order: a right-to-left model's maps run from the last token.
+        let mut output = prediction.tokens.clone();
+        if self.right_left() {
+            out_ids.reverse();
+            output.reverse();
+        }
         let device = &self.device;
         let src = Tensor::<B, 2, Int>::from_data(
             TensorData::new(
@@ -428,7 +513,6 @@ impl<B: Backend> Predictor<B> {
         let encoded = model.encode(src, None);
         let decoded = model.decode(tgt, &encoded.memory, None, None, None);
         let source = self.loaded.codec.source_tokens(text);
-        let mut output = prediction.tokens.clone();
         output.push(crate::vocab::SPECIALS[crate::vocab::END].to_string());
         Ok(AttentionMaps {
             source,

@@ -17,6 +17,7 @@ pub mod lexicon;
 pub mod marian;
 pub mod model;
 pub mod parity;
+pub mod rerank;
 pub mod rng;
 pub mod store;
 pub mod text_metrics;

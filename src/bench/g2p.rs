@@ -41,6 +41,7 @@ impl G2pWorkload {
             &corpus.src_vocab,
             &corpus.tgt_vocab,
             config.model.max_len,
+            config.data.right_left,
         );
         let all = match config.training.batch_tokens {
             Some(tokens) => token_buckets(train, tokens),

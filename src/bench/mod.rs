@@ -302,6 +302,7 @@ pub fn g2p_epoch<B: AutodiffBackend>(
         &corpus.src_vocab,
         &corpus.tgt_vocab,
         config.model.max_len,
+        config.data.right_left,
     );
     let train_pairs = train.len();
     let buckets = crate::data::batcher::buckets(train, config.training.batch_size);

@@ -161,6 +161,12 @@ pub fn eval(backend: BackendChoice, args: EvalArgs) -> Result<()> {
         if let Some(path) = &args.json {
             let mut json = serde_json::to_value(&report)?;
             json["model"] = serde_json::json!(args.model.models);
+            if !args.model.rescorers.is_empty() {
+                json["rescore"] = serde_json::json!({
+                    "models": args.model.rescorers,
+                    "weight": args.model.rescore_weight,
+                });
+            }
             seq2seq::fsutil::write_atomic(path, serde_json::to_string_pretty(&json)?.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }

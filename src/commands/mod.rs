@@ -28,6 +28,16 @@ pub struct ModelArgs {
     /// sum 1.
     #[arg(long, value_delimiter = ',')]
     pub weights: Option<Vec<f32>>,
+    /// A model that reranks the outputs (repeatable): typically one trained with
+    /// `train --right-left`. Every model's beam outputs become candidates, every model scores
+    /// every candidate, and the weighted sum of their log-probabilities ranks them. It must
+    /// share the --model's vocabularies and tokenizers.
+    #[arg(long = "rescore")]
+    pub rescorers: Vec<PathBuf>,
+    /// The rescorers' share of the combined score (split evenly among them; the --model, or
+    /// the ensemble, has the rest).
+    #[arg(long, default_value_t = 0.5, requires = "rescorers")]
+    pub rescore_weight: f64,
 }
 
 impl ModelArgs {
@@ -41,8 +51,19 @@ impl ModelArgs {
         &self,
         device: B::Device,
     ) -> Result<seq2seq::infer::Predictor<B>> {
-        seq2seq::infer::Predictor::<B>::load_ensemble(&self.models, self.weights.as_deref(), device)
-            .with_context(|| format!("cannot load model {}", self.describe()))
+        let mut predictor = seq2seq::infer::Predictor::<B>::load_ensemble(
+            &self.models,
+            self.weights.as_deref(),
+            device,
+        )
+        .with_context(|| format!("cannot load model {}", self.describe()))?;
+        predictor.set_rescore_weight(self.rescore_weight)?;
+        for dir in &self.rescorers {
+            predictor
+                .add_rescorer(dir, &self.models[0])
+                .with_context(|| format!("cannot rescore with {}", dir.display()))?;
+        }
+        Ok(predictor)
     }
 }
 

@@ -92,6 +92,11 @@ pub struct TrainArgs {
     /// Skip malformed data lines (they are counted) instead of stopping at the first.
     #[arg(long)]
     skip_bad_lines: bool,
+    /// Train the decoder right to left (Marian's --right-left; `data.right_left`): targets
+    /// reversed for training, outputs reversed back when decoding. A model started with
+    /// --init from a right-to-left model stays one.
+    #[arg(long)]
+    right_left: bool,
     /// Where the final model goes (default artifacts/<task>); checkpoints go to
     /// <parent>/runs/<name>.
     #[arg(long)]
@@ -202,6 +207,7 @@ pub fn experiment_config(args: &TrainArgs) -> Result<ExperimentConfig> {
     }
     config.data.strip_stress |= args.strip_stress;
     config.data.skip_bad_lines |= args.skip_bad_lines;
+    config.data.right_left |= args.right_left;
     if let Some(epochs) = args.epochs {
         config.training.epochs = epochs;
     }

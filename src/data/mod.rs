@@ -163,6 +163,13 @@ pub struct DataConfig {
     /// the model's `max_len`).
     #[config(default = 0)]
     pub max_tokens: usize,
+    /// Train the decoder right to left (Marian's `--right-left`): every target's tokens are
+    /// reversed before the model sees them, and decoding reverses its outputs back, so the
+    /// model reads and writes text in the usual order. A right-to-left model makes other
+    /// errors than a left-to-right one; as a rescorer of its n-best lists
+    /// ([`crate::rerank`]) it is the second opinion a left-to-right ensemble lacks.
+    #[config(default = false)]
+    pub right_left: bool,
 }
 
 /// A task with the settings that belong to it: [`DataConfig`] seen per variant, so every

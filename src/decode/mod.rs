@@ -130,6 +130,40 @@ impl Decoding {
         }
     }
 
+    /// The same search returning every hypothesis its beam ends with (`nbest` = the beam
+    /// size): the candidates of an n-best reranking ([`crate::rerank`]).
+    pub fn widened(&self) -> Self {
+        let mut wide = *self;
+        match &mut wide.strategy {
+            Strategy::Greedy => {}
+            Strategy::Beam { beam, nbest, .. } | Strategy::HfBeam { beam, nbest, .. } => {
+                *nbest = *beam
+            }
+        }
+        wide
+    }
+
+    /// What the strategy ranks an output of `len` tokens (END counted) with log-probability
+    /// `lp` by: the raw log-probability for greedy, GNMT's length penalty for beam search,
+    /// `lp / len^length_penalty` by transformers' rules.
+    pub fn rank_score(&self, lp: f64, len: usize) -> f64 {
+        match self.strategy {
+            Strategy::Greedy => lp,
+            Strategy::Beam {
+                beam,
+                nbest,
+                lenpen,
+            } => BeamConfig {
+                beam,
+                nbest,
+                lenpen,
+                max_steps: self.max_steps,
+            }
+            .score(lp, len),
+            Strategy::HfBeam { length_penalty, .. } => lp / (len as f64).powf(length_penalty),
+        }
+    }
+
     /// Decode a batch: per input, up to [`Self::nbest`] hypotheses, best first.
     ///
     /// # Shapes

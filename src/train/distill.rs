@@ -57,6 +57,8 @@ pub enum DistillError {
     CtcTeacher,
     #[error("token-level distillation needs the teacher's vocabularies to be the student's (train the student with --init from the teacher, or on the same data with the same tokenization)")]
     Vocab,
+    #[error("token-level distillation needs the teacher to read targets in the student's direction (both left to right, or both trained with --right-left)")]
+    Direction,
     #[error("the teacher has positions for {teacher} tokens, the student's training data has sequences of {student}")]
     TooShort { teacher: usize, student: usize },
     #[error("the teacher's task is {teacher:?}, the student's {student:?}")]

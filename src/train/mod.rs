@@ -124,11 +124,14 @@ pub struct TrainReport {
     pub distillation: Option<distill::DistillReport>,
 }
 
+/// Encode `pairs` as token ids, dropping (and counting) those longer than `max_len`; with
+/// `right_left` (a right-to-left model, `data.right_left`) each target's ids are reversed.
 pub(crate) fn encode_pairs(
     pairs: &[Pair],
     src_vocab: &Vocab,
     tgt_vocab: &Vocab,
     max_len: usize,
+    right_left: bool,
 ) -> (Vec<EncodedPair>, usize) {
     let mut dropped = 0;
     let encoded = pairs
@@ -144,9 +147,15 @@ pub(crate) fn encode_pairs(
                 src: src_vocab
                     .encode(&p.src, true)
                     .expect("allow_unk never fails"),
-                tgt: tgt_vocab
-                    .encode(&p.tgt, true)
-                    .expect("allow_unk never fails"),
+                tgt: {
+                    let mut tgt = tgt_vocab
+                        .encode(&p.tgt, true)
+                        .expect("allow_unk never fails");
+                    if right_left {
+                        tgt.reverse();
+                    }
+                    tgt
+                },
             })
         })
         .collect();
@@ -292,6 +301,9 @@ pub fn init_config(
     to.joint_vocab = from.joint_vocab;
     to.strip_stress = from.strip_stress;
     to.src_eos = from.src_eos;
+    // A right-to-left model stays one; a left-to-right one may start a right-to-left run
+    // (`--right-left`: its encoder carries over, its decoder learns the other direction).
+    to.right_left |= from.right_left;
     // How the model decodes (an imported model's transformers rules) goes with it.
     config.generation = saved.generation;
     Ok(config)
@@ -372,13 +384,20 @@ pub fn run_with<B: AutodiffBackend>(
     config.model.tgt_vocab_size = corpus.tgt_vocab.len();
     config.model.validate()?;
     let max_len = config.model.max_source_len();
-    let (train, dropped) =
-        encode_pairs(&corpus.train, &corpus.src_vocab, &corpus.tgt_vocab, max_len);
+    let right_left = config.data.right_left;
+    let (train, dropped) = encode_pairs(
+        &corpus.train,
+        &corpus.src_vocab,
+        &corpus.tgt_vocab,
+        max_len,
+        right_left,
+    );
     let (valid, _) = encode_pairs(
         &data::pairs(&corpus.dev),
         &corpus.src_vocab,
         &corpus.tgt_vocab,
         max_len,
+        right_left,
     );
     if train.is_empty() {
         return Err(DataError::EmptySplit { split: "train" }.into());
@@ -473,7 +492,7 @@ pub fn run_with<B: AutodiffBackend>(
             let teacher = token_distill::TokenTeacher::<B::InnerBackend>::load(
                 d,
                 *alpha,
-                config.data.task,
+                &config.data,
                 config.model.decoder_kind == crate::model::DecoderKind::Ctc,
                 &corpus.src_vocab,
                 &corpus.tgt_vocab,
@@ -626,4 +645,39 @@ pub fn run_with<B: AutodiffBackend>(
         source,
     })?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode_pairs;
+    use crate::data::Pair;
+    use crate::vocab::Vocab;
+
+    /// A right-to-left run reverses each target's ids and leaves sources (and the length
+    /// limit) as they are.
+    #[test]
+    fn right_to_left_reverses_targets_only() {
+        let words = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        let src_vocab = Vocab::new(["a", "b", "c"]);
+        let tgt_vocab = Vocab::new(["x", "y", "z"]);
+        let pairs = vec![
+            Pair {
+                src: words("a b c"),
+                tgt: words("x y z y"),
+            },
+            Pair {
+                src: words("c"),
+                tgt: words("a b c d e f"),
+            },
+        ];
+        let (forward, dropped) = encode_pairs(&pairs, &src_vocab, &tgt_vocab, 6, false);
+        assert_eq!(dropped, 1, "6 tokens + END do not fit 6 positions");
+        let (backward, dropped_too) = encode_pairs(&pairs, &src_vocab, &tgt_vocab, 6, true);
+        assert_eq!(dropped_too, 1);
+        assert_eq!(backward[0].src, forward[0].src);
+        let mut reversed = forward[0].tgt.clone();
+        reversed.reverse();
+        assert_eq!(backward[0].tgt, reversed);
+        assert_ne!(backward[0].tgt, forward[0].tgt);
+    }
 }

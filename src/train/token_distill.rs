@@ -18,7 +18,7 @@
 //! architecture).
 
 use super::distill::{DistillError, Distillation};
-use crate::data::TaskKind;
+use crate::data::DataConfig;
 use crate::infer::Predictor;
 use crate::model::Transformer;
 use crate::vocab::Vocab;
@@ -64,13 +64,13 @@ impl<B: Backend> TokenTeacher<B> {
     }
 
     /// The teacher of `distillation` (its model directories and weights), checked against the
-    /// student's `task`, decoder (`student_ctc`), vocabularies and longest training sequence
-    /// `max_len` (source, or BEGIN + target).
+    /// student's data (its task and target direction), decoder (`student_ctc`), vocabularies
+    /// and longest training sequence `max_len` (source, or BEGIN + target).
     #[allow(clippy::too_many_arguments)]
     pub fn load(
         distillation: &Distillation,
         alpha: f32,
-        task: TaskKind,
+        data: &DataConfig,
         student_ctc: bool,
         src_vocab: &Vocab,
         tgt_vocab: &Vocab,
@@ -87,11 +87,15 @@ impl<B: Backend> TokenTeacher<B> {
             device.clone(),
         )?;
         let first = &loaded.loaded;
-        if first.config.data.task != task {
+        if first.config.data.task != data.task {
             return Err(DistillError::Task {
                 teacher: first.config.data.task,
-                student: task,
+                student: data.task,
             });
+        }
+        // Teacher-forced on the student's token order: both read targets the same way round.
+        if first.config.data.right_left != data.right_left {
+            return Err(DistillError::Direction);
         }
         // Load_ensemble checked the members against each other; the first against the student.
         if first.src_vocab != *src_vocab || first.tgt_vocab != *tgt_vocab {

@@ -23,6 +23,7 @@ mod marian;
 mod model_invariants;
 mod nonautoregressive;
 mod pytorch_parity;
+mod rerank;
 mod token_distill;
 mod translation;
 mod vision;

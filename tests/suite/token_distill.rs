@@ -182,6 +182,19 @@ fn a_run_with_a_token_level_teacher_trains_and_a_mismatched_one_is_refused() {
     );
     assert!(!root.join("other/model").exists());
 
+    // The same data read right to left: the teacher would be teacher-forced backwards.
+    let mut backward = config.clone();
+    backward.data.right_left = true;
+    let mut options = common::plain_options(&root.join("backward"), false);
+    options.distill = Some(token(vec![dir.clone()]));
+    let err = seq2seq::train::run::<AB>(backward, &options, Default::default()).unwrap_err();
+    assert!(
+        common::chain(&err).contains("direction"),
+        "{}",
+        common::chain(&err)
+    );
+    assert!(!root.join("backward/model").exists());
+
     let mut reverse = config;
     reverse.data.task = TaskKind::Reverse;
     let mut options = common::plain_options(&root.join("reverse"), false);
