@@ -45,10 +45,7 @@ fn forced_log_probabilities_equal_beam_search_scores() {
     let root = TempDir::new("rerank", "forced");
     let (dir, _, words) = trained(&root);
     let predictor = load(&dir);
-    let ids: Vec<Vec<usize>> = words
-        .iter()
-        .map(|w| predictor.encode(w, false).unwrap())
-        .collect();
+    let ids = encode_all(&predictor, &words);
     let decoding = Decoding::new(4, 4, 0.0).unwrap();
     let lists = predictor.predict(&ids, &decoding);
     let mut pairs = Vec::new();
@@ -100,10 +97,11 @@ fn model_dir(dir: &Path, right_left: bool) {
 
 const WORDS: [&str; 5] = ["gfedcba", "a", "abc", "cafe", "fedcb"];
 
-fn inputs(predictor: &Predictor<B>) -> Vec<Vec<usize>> {
-    WORDS
+/// Source ids of `words` for `predictor`.
+fn encode_all<S: AsRef<str>>(predictor: &Predictor<B>, words: &[S]) -> Vec<Vec<usize>> {
+    words
         .iter()
-        .map(|w| predictor.encode(w, false).unwrap())
+        .map(|w| predictor.encode(w.as_ref(), false).unwrap())
         .collect()
 }
 
@@ -122,7 +120,7 @@ fn a_right_to_left_model_writes_its_outputs_in_reading_order() {
     model_dir(&r2l, true);
     let (forward, backward) = (load(&l2r), load(&r2l));
     assert!(backward.right_left() && !forward.right_left());
-    let ids = inputs(&forward);
+    let ids = encode_all(&forward, &WORDS);
     for decoding in [Decoding::greedy(), Decoding::new(3, 2, 0.6).unwrap()] {
         let a = forward.predict_many(&ids, &decoding, 2, &mut |_, _| {});
         let b = backward.predict(&ids, &decoding);
@@ -146,10 +144,7 @@ fn rescoring_ranks_the_union_of_the_beams_by_the_shared_scores() {
     let root = TempDir::new("rerank", "rescore");
     let (l2r, r2l, words) = trained(&root);
     let alone = load(&l2r);
-    let ids: Vec<Vec<usize>> = words
-        .iter()
-        .map(|w| alone.encode(w, false).unwrap())
-        .collect();
+    let ids = encode_all(&alone, &words);
     let decoding = Decoding::new(3, 3, 0.0).unwrap();
 
     let mut itself = load(&l2r);
