@@ -50,8 +50,10 @@ const FORCED_ROWS: usize = 64;
 
 /// The log-probability of each pair's target followed by END given its source, teacher-forced,
 /// under the members `(model, weight)`: `sum_t sum_m w_m log p_m(y_t | y_<t, x)`, the score
-/// beam search gives the same output (its steps sum the members' weighted log-probabilities).
-/// Targets are read as given (a right-to-left model's caller reverses them).
+/// beam search gives the same output when it ended with END (its steps sum the members'
+/// weighted log-probabilities; an output cut at the length limit has no END there, while
+/// here END is always scored). Targets are read as given (a right-to-left model's caller
+/// reverses them).
 ///
 /// # Shapes
 /// - per forward: logits `[rows, tgt_len, tgt_vocab]`, labels `[rows, tgt_len]`
