@@ -169,40 +169,27 @@ fn a_run_with_a_token_level_teacher_trains_and_a_mismatched_one_is_refused() {
     assert!(report.distillation.is_none(), "no sequence-level targets");
     assert!(student.join("model/config.json").is_file());
 
+    // A student config the teacher cannot teach: refused, the error naming `why`.
+    let refused = |student: seq2seq::config::ExperimentConfig, name: &str, why: &str| {
+        let mut options = common::plain_options(&root.join(name), false);
+        options.distill = Some(token(vec![dir.clone()]));
+        let err = seq2seq::train::run::<AB>(student, &options, Default::default()).unwrap_err();
+        assert!(common::chain(&err).contains(why), "{}", common::chain(&err));
+    };
+
     // Another alphabet: other vocabularies.
     let mut other = config.clone();
     other.data.synthetic_symbols = 5;
-    let mut options = common::plain_options(&root.join("other"), false);
-    options.distill = Some(token(vec![dir.clone()]));
-    let err = seq2seq::train::run::<AB>(other, &options, Default::default()).unwrap_err();
-    assert!(
-        common::chain(&err).contains("vocabularies"),
-        "{}",
-        common::chain(&err)
-    );
+    refused(other, "other", "vocabularies");
     assert!(!root.join("other/model").exists());
 
     // The same data read right to left: the teacher would be teacher-forced backwards.
     let mut backward = config.clone();
     backward.data.right_left = true;
-    let mut options = common::plain_options(&root.join("backward"), false);
-    options.distill = Some(token(vec![dir.clone()]));
-    let err = seq2seq::train::run::<AB>(backward, &options, Default::default()).unwrap_err();
-    assert!(
-        common::chain(&err).contains("direction"),
-        "{}",
-        common::chain(&err)
-    );
+    refused(backward, "backward", "direction");
     assert!(!root.join("backward/model").exists());
 
     let mut reverse = config;
     reverse.data.task = TaskKind::Reverse;
-    let mut options = common::plain_options(&root.join("reverse"), false);
-    options.distill = Some(token(vec![dir]));
-    let err = seq2seq::train::run::<AB>(reverse, &options, Default::default()).unwrap_err();
-    assert!(
-        common::chain(&err).contains("task"),
-        "{}",
-        common::chain(&err)
-    );
+    refused(reverse, "reverse", "task");
 }
