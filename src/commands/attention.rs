@@ -52,13 +52,18 @@ pub fn attention(backend: BackendChoice, args: AttentionArgs) -> Result<()> {
             AttentionKind::All => None,
         };
         let (panels, heads) = panels(&maps, which);
+        // The maps run in the decoder's order; the heading reads the output in reading order.
+        let mut output = maps.output[..maps.output.len() - 1].to_vec();
+        let direction = if predictor.right_left() {
+            output.reverse();
+            " (decoded right to left: the maps run from the last token)"
+        } else {
+            ""
+        };
         let heading = format!(
-            "{} -> {}",
+            "{} -> {}{direction}",
             args.text,
-            predictor
-                .loaded
-                .codec
-                .join_target(&maps.output[..maps.output.len() - 1])
+            predictor.loaded.codec.join_target(&output)
         );
         let image = render(&heading, &panels, heads);
         image

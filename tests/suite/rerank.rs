@@ -134,6 +134,22 @@ fn a_right_to_left_model_writes_its_outputs_in_reading_order() {
         }
         assert!(nonempty > 0, "outputs of one token cannot show the order");
     }
+    // The attention maps are the decoder's own: the same weights read right to left draw the
+    // same maps over the same tokens, which in reading order are the output reversed.
+    for word in WORDS {
+        let (f, b) = (
+            forward.attention(word, false).unwrap(),
+            backward.attention(word, false).unwrap(),
+        );
+        assert_eq!(b.output, f.output);
+        assert_eq!(b.cross, f.cross);
+        assert_eq!(b.decoder, f.decoder);
+        let mut read = backward.predict(&encode_all(&backward, &[word]), &Decoding::greedy())[0][0]
+            .tokens
+            .clone();
+        read.reverse();
+        assert_eq!(read, b.output[..b.output.len() - 1]);
+    }
 }
 
 /// A model rescored by itself keeps its beam's ranking; rescored by a right-to-left model

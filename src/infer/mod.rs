@@ -8,8 +8,15 @@ use crate::decode::{Decoding, Hypothesis};
 use crate::rerank::{decode_with, System};
 use crate::vocab::VocabError;
 use burn::prelude::*;
-use std::ops::Range;
 use std::path::Path;
+
+mod attention;
+mod batches;
+mod ensemble;
+
+pub use attention::AttentionMaps;
+use batches::batch_ranges;
+pub use ensemble::{check_compatible, ensemble_weights, EnsembleError};
 
 /// Why one input cannot be decoded.
 #[derive(Debug, thiserror::Error)]
@@ -34,89 +41,6 @@ pub struct Prediction {
     pub score: f64,
     /// `false` if the length limit stopped decoding before END.
     pub finished: bool,
-}
-
-/// Why several model directories cannot decode as one ensemble.
-#[derive(Debug, thiserror::Error)]
-pub enum EnsembleError {
-    #[error(transparent)]
-    Load(#[from] ArtifactError),
-    #[error("an ensemble needs at least one model")]
-    NoModels,
-    #[error("{weights} weights for {models} models (give one weight per --model)")]
-    WeightCount { weights: usize, models: usize },
-    #[error("ensemble weights must be finite, non-negative and not all zero, got {0:?}")]
-    BadWeights(Vec<f32>),
-    #[error("{} and {} cannot decode as an ensemble: their {what} differ (members must be trained on the same data with the same tokenization)", first.display(), other.display())]
-    Mismatch {
-        first: std::path::PathBuf,
-        other: std::path::PathBuf,
-        what: &'static str,
-    },
-}
-
-/// The weights of an ensemble of `models` members, normalised to sum 1: `weights` (one per
-/// member, finite, non-negative, not all zero), or uniform when `None`.
-pub fn ensemble_weights(weights: Option<&[f32]>, models: usize) -> Result<Vec<f32>, EnsembleError> {
-    let weights = match weights {
-        None => vec![1.0; models],
-        Some(w) if w.len() != models => {
-            return Err(EnsembleError::WeightCount {
-                weights: w.len(),
-                models,
-            })
-        }
-        Some(w) => w.to_vec(),
-    };
-    let total: f32 = weights.iter().sum();
-    if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || total <= 0.0 {
-        return Err(EnsembleError::BadWeights(weights));
-    }
-    Ok(weights.iter().map(|w| w / total).collect())
-}
-
-/// Whether the model in `dir` (`other`) reads and writes what the one in `first_dir`
-/// (`first`) does: the same vocabularies, decoder kind, task, tokenization and tokenizer
-/// files, so that one's token ids are the other's.
-pub fn check_compatible<B: Backend>(
-    first_dir: &Path,
-    first: &LoadedModel<B>,
-    dir: &Path,
-    other: &LoadedModel<B>,
-) -> Result<(), EnsembleError> {
-    let mismatch = |what| EnsembleError::Mismatch {
-        first: first_dir.to_path_buf(),
-        other: dir.to_path_buf(),
-        what,
-    };
-    let (a, b) = (first, other);
-    if a.src_vocab != b.src_vocab {
-        return Err(mismatch("source vocabularies"));
-    }
-    if a.tgt_vocab != b.tgt_vocab {
-        return Err(mismatch("target vocabularies"));
-    }
-    if a.model.ctc_upsample() != b.model.ctc_upsample() {
-        return Err(mismatch(
-            "decoders (autoregressive, or CTC with its upsampling)",
-        ));
-    }
-    let (da, db) = (&a.config.data, &b.config.data);
-    if (da.task, da.src_tokens, da.tgt_tokens, da.src_eos)
-        != (db.task, db.src_tokens, db.tgt_tokens, db.src_eos)
-    {
-        return Err(mismatch("tasks or tokenizations"));
-    }
-    for file in [
-        crate::data::text_codec::JOINT_TOKENIZER_FILE,
-        crate::data::text_codec::SRC_TOKENIZER_FILE,
-        crate::data::text_codec::TGT_TOKENIZER_FILE,
-    ] {
-        if std::fs::read(first_dir.join(file)).ok() != std::fs::read(dir.join(file)).ok() {
-            return Err(mismatch("tokenizers"));
-        }
-    }
-    Ok(())
 }
 
 /// A loaded model (or ensemble of models) ready to decode.
@@ -166,33 +90,6 @@ impl<B: Backend> Predictor<B> {
 
     pub fn load(dir: &Path, device: B::Device) -> Result<Self, ArtifactError> {
         Ok(Self::new(artifact::load(dir, &device)?, device))
-    }
-
-    /// Load one model directory, or several as an ensemble whose members' per-step
-    /// log-probabilities are averaged with `weights` (uniform when `None`). The members must
-    /// share their vocabularies, tokenization and tokenizer files.
-    pub fn load_ensemble(
-        dirs: &[std::path::PathBuf],
-        weights: Option<&[f32]>,
-        device: B::Device,
-    ) -> Result<Self, EnsembleError> {
-        let (first_dir, rest) = dirs.split_first().ok_or(EnsembleError::NoModels)?;
-        let weights = ensemble_weights(weights, dirs.len())?;
-        let mut predictor = Self::load(first_dir, device)?;
-        for dir in rest {
-            let other = artifact::load(dir, &predictor.device)?;
-            check_compatible(first_dir, &predictor.loaded, dir, &other)?;
-            if predictor.loaded.config.data.right_left != other.config.data.right_left {
-                return Err(EnsembleError::Mismatch {
-                    first: first_dir.clone(),
-                    other: dir.clone(),
-                    what: "target directions (one was trained with --right-left; rescore with it instead: --rescore)",
-                });
-            }
-            predictor.others.push(other.model);
-        }
-        predictor.weights = weights;
-        Ok(predictor)
     }
 
     /// Whether the model reads and writes targets right to left (`data.right_left`).
@@ -374,44 +271,6 @@ impl<B: Backend> Predictor<B> {
     }
 }
 
-/// Cut inputs sorted by length (`lengths`, ascending) into batches of at most `batch_size`,
-/// at least one per thread when there are enough inputs: a batch larger than a thread's share
-/// is split. When that leaves one batch per thread (`--batch-size` at least the share, e.g.
-/// all inputs at once), the cut points balance the batches' total length instead of their
-/// counts, since decoding time grows with length: cut by counts, the thread with the longest
-/// half of the inputs worked alone at the end. Returns ranges into the sorted order.
-fn batch_ranges(lengths: &[usize], batch_size: usize, threads: usize) -> Vec<Range<usize>> {
-    let n = lengths.len();
-    let threads = threads.max(1);
-    let share = n.div_ceil(threads).max(1);
-    let size = batch_size.clamp(1, share);
-    let by_count = || (0..n).step_by(size).map(|s| s..(s + size).min(n)).collect();
-    if size < share || threads == 1 || n < threads {
-        return by_count();
-    }
-    // The decoding cost of an input: its tokens plus BEGIN and END.
-    let total: usize = lengths.iter().map(|l| l + 2).sum();
-    let mut ranges = Vec::with_capacity(threads);
-    let (mut start, mut sum) = (0, 0);
-    for (i, len) in lengths.iter().enumerate() {
-        sum += len + 2;
-        let done = ranges.len() + 1;
-        // Close a batch once it reaches its share of the total, leaving an input for each
-        // batch still to come (and close it when only that many are left).
-        let left = n - (i + 1);
-        let reached = sum * threads >= total * done;
-        if done < threads && left >= threads - done && (reached || left == threads - done) {
-            ranges.push(start..i + 1);
-            start = i + 1;
-        }
-    }
-    ranges.push(start..n);
-    if ranges.iter().any(|r| r.len() > batch_size) {
-        return by_count();
-    }
-    ranges
-}
-
 /// The decoding systems: `members` (a model or ensemble), then each of `rescorers`, with the
 /// directions and shares of `layout` ([`Predictor::layout`]).
 fn assemble<'a, B: Backend>(
@@ -448,144 +307,4 @@ pub(crate) fn decode_batch<B: Backend>(
         .collect();
     let batch = Seq2SeqBatcher.batch_pairs::<B>(&pairs, device);
     decoding.run_ensemble(members, batch.src, batch.src_padding)
-}
-
-/// Attention weights of one decoded input, per layer and head.
-#[derive(Debug, Clone)]
-pub struct AttentionMaps {
-    pub source: Vec<String>,
-    /// The greedy output followed by `</s>`: what each decoder position predicted.
-    pub output: Vec<String>,
-    /// Per layer, per head: `[output][source]`.
-    pub cross: Vec<Vec<Vec<Vec<f32>>>>,
-    /// Per layer, per head: `[source][source]`.
-    pub encoder: Vec<Vec<Vec<Vec<f32>>>>,
-    /// Per layer, per head: `[output][output]` (query position i sees BEGIN + outputs before i).
-    pub decoder: Vec<Vec<Vec<Vec<f32>>>>,
-}
-
-fn split_heads<B: Backend>(weights: Tensor<B, 4>) -> Vec<Vec<Vec<f32>>> {
-    let [_, heads, queries, keys] = weights.dims();
-    let flat: Vec<f32> = weights
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("f32 weights");
-    (0..heads)
-        .map(|h| {
-            (0..queries)
-                .map(|q| flat[(h * queries + q) * keys..(h * queries + q + 1) * keys].to_vec())
-                .collect()
-        })
-        .collect()
-}
-
-impl<B: Backend> Predictor<B> {
-    /// Decode `text` greedily, then run the teacher-forced forward over that output to collect
-    /// every attention map.
-    pub fn attention(&self, text: &str, allow_unk: bool) -> Result<AttentionMaps, InputError> {
-        if self.loaded.model.is_ctc() {
-            return Err(InputError::NoOutputAttention);
-        }
-        let ids = self.encode(text, allow_unk)?;
-        let prediction = &self.predict(std::slice::from_ref(&ids), &Decoding::greedy())[0][0];
-        let mut out_ids = self.loaded.tgt_vocab.encode(&prediction.tokens, true)?;
-        // The decoder's own order: a right-to-left model's maps run from the last token.
-        let mut output = prediction.tokens.clone();
-        if self.right_left() {
-            out_ids.reverse();
-            output.reverse();
-        }
-        let device = &self.device;
-        let src = Tensor::<B, 2, Int>::from_data(
-            TensorData::new(
-                ids.iter().map(|&i| i as i64).collect::<Vec<_>>(),
-                [1, ids.len()],
-            ),
-            device,
-        );
-        let tgt: Vec<i64> = std::iter::once(crate::vocab::BEGIN as i64)
-            .chain(out_ids.iter().map(|&i| i as i64))
-            .collect();
-        let tgt_len = tgt.len();
-        let tgt = Tensor::<B, 2, Int>::from_data(TensorData::new(tgt, [1, tgt_len]), device);
-        let model = &self.loaded.model;
-        let encoded = model.encode(src, None);
-        let decoded = model.decode(tgt, &encoded.memory, None, None, None);
-        let source = self.loaded.codec.source_tokens(text);
-        output.push(crate::vocab::SPECIALS[crate::vocab::END].to_string());
-        Ok(AttentionMaps {
-            source,
-            output,
-            cross: decoded.cross_weights.into_iter().map(split_heads).collect(),
-            encoder: encoded.self_weights.into_iter().map(split_heads).collect(),
-            decoder: decoded.self_weights.into_iter().map(split_heads).collect(),
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::batch_ranges;
-
-    /// The ranges cover 0..n in order, without gaps or overlaps.
-    fn assert_partition(ranges: &[std::ops::Range<usize>], n: usize) {
-        let mut at = 0;
-        for r in ranges {
-            assert_eq!(r.start, at, "{ranges:?}");
-            assert!(r.end > r.start, "empty batch in {ranges:?}");
-            at = r.end;
-        }
-        assert_eq!(at, n, "{ranges:?}");
-    }
-
-    #[test]
-    fn batches_below_a_threads_share_are_cut_by_count() {
-        let lengths: Vec<usize> = (0..10).collect();
-        let ranges = batch_ranges(&lengths, 3, 2);
-        assert_eq!(ranges, vec![0..3, 3..6, 6..9, 9..10]);
-        // One thread: one batch of everything when the batch size allows it.
-        assert_eq!(batch_ranges(&lengths, 64, 1), vec![0..10]);
-    }
-
-    #[test]
-    fn one_batch_per_thread_balances_total_length_not_counts() {
-        // Sorted lengths 1..=100: cut by count, the second half holds 3,775 + 100 of the
-        // 5,250 + 200 units of work (cost = length + 2): 71%.
-        let lengths: Vec<usize> = (1..=100).collect();
-        let ranges = batch_ranges(&lengths, 1000, 2);
-        assert_partition(&ranges, 100);
-        assert_eq!(ranges.len(), 2);
-        let cost =
-            |r: &std::ops::Range<usize>| lengths[r.clone()].iter().map(|l| l + 2).sum::<usize>();
-        let (a, b) = (cost(&ranges[0]), cost(&ranges[1]));
-        assert!(a.abs_diff(b) <= 102, "{a} vs {b}: {ranges:?}");
-        assert!(ranges[0].len() > ranges[1].len(), "{ranges:?}");
-        // Three threads.
-        let ranges = batch_ranges(&lengths, 1000, 3);
-        assert_partition(&ranges, 100);
-        assert_eq!(ranges.len(), 3);
-        let costs: Vec<usize> = ranges.iter().map(cost).collect();
-        let (lo, hi) = (costs.iter().min().unwrap(), costs.iter().max().unwrap());
-        // Within two inputs' cost of each other (a cut falls between inputs).
-        assert!(hi - lo <= 2 * 102, "{costs:?}");
-    }
-
-    #[test]
-    fn a_balanced_cut_never_exceeds_the_batch_size_or_leaves_a_thread_empty() {
-        // The batch size is the share: balancing would make the short batch larger than it.
-        let lengths: Vec<usize> = (1..=100).collect();
-        assert_eq!(batch_ranges(&lengths, 50, 2), vec![0..50, 50..100]);
-        // Equal lengths: the balanced cut is the count cut.
-        assert_eq!(batch_ranges(&[5; 9], 64, 3), vec![0..3, 3..6, 6..9]);
-        // One very long input: every thread still gets a batch.
-        let mut skewed = vec![1; 5];
-        skewed.push(1000);
-        let ranges = batch_ranges(&skewed, 64, 3);
-        assert_partition(&ranges, 6);
-        assert_eq!(ranges.len(), 3);
-        // Fewer inputs than threads: one each.
-        assert_eq!(batch_ranges(&[3, 4], 64, 4), vec![0..1, 1..2]);
-        assert!(batch_ranges(&[], 64, 2).is_empty());
-    }
 }
