@@ -580,6 +580,39 @@ fn a_model_loads_and_evaluates_without_its_training_data() {
     assert_fails_with(&out, "/nonexistent/train.dict");
 }
 
+/// The shipped g014b2b system (issue 27): `artifacts/g014b2b` with a second left-to-right
+/// member and a right-to-left rescorer, run with the flags the README gives, from the
+/// repository root as the README's commands are.
+#[test]
+fn the_shipped_g014b2b_ensemble_decodes_with_the_readmes_flags() {
+    const FLAGS: &str = "--model artifacts/g014b2b --model artifacts/g014b2b-ensemble/f9 \
+--rescore artifacts/g014b2b-ensemble/r2l --rescore-weight 0.25";
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    // One line in the README: the string above continues across its line break.
+    assert!(readme.contains(FLAGS), "README gives {FLAGS}");
+    let right_left = |dir: &str| {
+        let config = std::fs::read_to_string(root.join(dir).join("config.json")).unwrap();
+        let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+        config["data"]["right_left"].as_bool().unwrap_or(false)
+    };
+    assert!(!right_left("artifacts/g014b2b-ensemble/f9"));
+    assert!(right_left("artifacts/g014b2b-ensemble/r2l"));
+    let out = Command::new(env!("CARGO_BIN_EXE_seq2seq"))
+        .current_dir(&root)
+        .arg("infer")
+        .args(FLAGS.split(' '))
+        .args(["--beam", "4", "cat", "dog", "phonetic"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["K AE T", "D AO G", "F AH N EH T IH K"]
+    );
+}
+
 /// Rough edge (h): the README says how to get the PyTorch that `bench` compares with.
 #[test]
 fn readme_says_how_to_install_pytorch_for_bench() {
