@@ -581,23 +581,30 @@ fn a_model_loads_and_evaluates_without_its_training_data() {
 }
 
 /// The shipped g014b2b system (issue 27): `artifacts/g014b2b` with a second left-to-right
-/// member and a right-to-left rescorer, run with the flags the README gives, from the
+/// member and two independent right-to-left rescorers, run with the flags the README gives, from the
 /// repository root as the README's commands are.
 #[test]
 fn the_shipped_g014b2b_ensemble_decodes_with_the_readmes_flags() {
     const FLAGS: &str = "--model artifacts/g014b2b --model artifacts/g014b2b-ensemble/f9 \
---rescore artifacts/g014b2b-ensemble/r2l --rescore-weight 0.25";
+--rescore artifacts/g014b2b-ensemble/r2l --rescore artifacts/g014b2b-ensemble/r2l2 --rescore-weight 0.45";
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     // One line in the README: the string above continues across its line break.
     assert!(readme.contains(FLAGS), "README gives {FLAGS}");
-    let right_left = |dir: &str| {
-        let config = std::fs::read_to_string(root.join(dir).join("config.json")).unwrap();
-        let config: serde_json::Value = serde_json::from_str(&config).unwrap();
-        config["data"]["right_left"].as_bool().unwrap_or(false)
+    let config = |dir: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(root.join(dir).join("config.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
     };
+    let right_left = |dir: &str| config(dir)["data"]["right_left"].as_bool().unwrap_or(false);
     assert!(!right_left("artifacts/g014b2b-ensemble/f9"));
     assert!(right_left("artifacts/g014b2b-ensemble/r2l"));
+    assert!(right_left("artifacts/g014b2b-ensemble/r2l2"));
+    // Independent rescorers: trained from scratch with different seeds.
+    let seed = |dir: &str| config(dir)["training"]["seed"].as_u64().unwrap();
+    assert_ne!(
+        seed("artifacts/g014b2b-ensemble/r2l"),
+        seed("artifacts/g014b2b-ensemble/r2l2")
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_seq2seq"))
         .current_dir(&root)
         .arg("infer")
