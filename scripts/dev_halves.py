@@ -60,15 +60,15 @@ def main():
     p.add_argument("--seed", type=int, default=0, help="shuffles the dev words into halves")
     a = p.parse_args()
     with open(a.data, encoding="utf-8") as f:
-        lines = [l for l in map(entry, f) if l]
+        entries = [(word_of(l), l) for l in map(entry, f) if l]
     lo, hi = a.test_fraction, a.test_fraction + a.dev_fraction
-    dev = [l for l in lines if lo <= fraction(a.split_seed, word_of(l)) < hi]
-    words = sorted({word_of(l) for l in dev})
+    dev = [(w, l) for w, l in entries if lo <= fraction(a.split_seed, w) < hi]
+    words = sorted({w for w, _ in dev})
     random.Random(a.seed).shuffle(words)
     half = set(words[: len(words) // 2])
     with open(a.out_a, "w", encoding="utf-8") as fa, open(a.out_b, "w", encoding="utf-8") as fb:
-        for l in dev:
-            (fa if word_of(l) in half else fb).write(l + "\n")
+        for w, l in dev:
+            (fa if w in half else fb).write(l + "\n")
     print(f"{len(words)} dev words: {len(half)} in {a.out_a}, {len(words) - len(half)} in {a.out_b}")
 
 
