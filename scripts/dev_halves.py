@@ -59,8 +59,11 @@ def main():
     p.add_argument("--split-seed", type=int, default=1)
     p.add_argument("--seed", type=int, default=0, help="shuffles the dev words into halves")
     a = p.parse_args()
-    with open(a.data, encoding="utf-8") as f:
-        entries = [(word_of(l), l) for l in map(entry, f) if l]
+    try:
+        with open(a.data, encoding="utf-8") as f:
+            entries = [(word_of(l), l) for l in map(entry, f) if l]
+    except (OSError, UnicodeDecodeError) as e:
+        p.error(f"cannot read --data {a.data}: {e}")
     lo, hi = a.test_fraction, a.test_fraction + a.dev_fraction
     dev = [(w, l) for w, l in entries if lo <= fraction(a.split_seed, w) < hi]
     words = sorted({w for w, _ in dev})
