@@ -202,37 +202,7 @@ pub fn hf_beam_search<S: Scorer>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Log-probabilities from a table keyed by the prefix after BEGIN; unknown prefixes put all
-    /// mass on END.
-    /// A prefix and its next-token distribution as (token, probability) pairs.
-    type Row = (Vec<usize>, Vec<(usize, f32)>);
-
-    struct Table {
-        vocab: usize,
-        rows: Vec<Row>,
-    }
-
-    impl Scorer for Table {
-        fn next_log_probs(
-            &mut self,
-            prefixes: &[Vec<usize>],
-            _: Option<&[usize]>,
-        ) -> crate::decode::LogProbRows {
-            let rows: Vec<Vec<f32>> = prefixes
-                .iter()
-                .map(|prefix| {
-                    let mut probs = vec![0.0f32; self.vocab];
-                    match self.rows.iter().find(|(p, _)| p[..] == prefix[1..]) {
-                        Some((_, dist)) => dist.iter().for_each(|&(t, p)| probs[t] = p),
-                        None => probs[END] = 1.0,
-                    }
-                    probs.iter().map(|p| p.ln()).collect()
-                })
-                .collect();
-            rows.into()
-        }
-    }
+    use crate::decode::table_scorer::{garden_path, Table};
 
     fn config(beam: usize, length_penalty: f64) -> HfBeamConfig {
         HfBeamConfig {
@@ -242,21 +212,6 @@ mod tests {
             early_stopping: EarlyStopping::False,
             max_length: 10,
             forced_eos: false,
-        }
-    }
-
-    /// Greedy takes 4 (0.5) and then at best 0.4; the path through 5 (0.4, then 1.0) is better.
-    fn garden_path() -> Table {
-        Table {
-            vocab: 8,
-            rows: vec![
-                (vec![], vec![(4, 0.5), (5, 0.4), (6, 0.1)]),
-                (vec![4], vec![(6, 0.4), (7, 0.3), (END, 0.3)]),
-                (vec![4, 6], vec![(END, 1.0)]),
-                (vec![4, 7], vec![(END, 1.0)]),
-                (vec![5], vec![(6, 1.0)]),
-                (vec![5, 6], vec![(END, 1.0)]),
-            ],
         }
     }
 

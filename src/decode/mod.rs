@@ -12,6 +12,8 @@ pub mod ctc;
 pub mod greedy;
 pub mod hf_beam;
 pub mod step;
+#[cfg(test)]
+mod table_scorer;
 pub mod transformer_scorer;
 
 pub use beam::{beam_search, BeamConfig, LogProbRows, Scorer};
