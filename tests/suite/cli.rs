@@ -580,43 +580,89 @@ fn a_model_loads_and_evaluates_without_its_training_data() {
     assert_fails_with(&out, "/nonexistent/train.dict");
 }
 
-/// The shipped g014b2b system (issue 27): `artifacts/g014b2b` with a second left-to-right
-/// member and two independent right-to-left rescorers, run with the flags the README gives, from the
-/// repository root as the README's commands are.
-#[test]
-fn the_shipped_g014b2b_ensemble_decodes_with_the_readmes_flags() {
-    const FLAGS: &str = "--model artifacts/g014b2b --model artifacts/g014b2b-ensemble/f9 \
---rescore artifacts/g014b2b-ensemble/r2l --rescore artifacts/g014b2b-ensemble/r2l2 --rescore-weight 0.45";
+/// A shipped ensemble's README flags: they are in the README (on one line), its members decode
+/// left to right and its rescorers right to left, the rescorers are independent (from scratch,
+/// different seeds), and `infer` with the flags (from the repository root, as the README's
+/// commands run) gives `want` for `words`.
+fn check_shipped_system(
+    flags: &str,
+    members: &[&str],
+    rescorers: &[&str],
+    infer_args: &[&str],
+    want: &[&str],
+) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    // One line in the README: the string above continues across its line break.
-    assert!(readme.contains(FLAGS), "README gives {FLAGS}");
+    assert!(readme.contains(flags), "README gives {flags}");
     let config = |dir: &str| -> serde_json::Value {
         let text = std::fs::read_to_string(root.join(dir).join("config.json")).unwrap();
         serde_json::from_str(&text).unwrap()
     };
     let right_left = |dir: &str| config(dir)["data"]["right_left"].as_bool().unwrap_or(false);
-    assert!(!right_left("artifacts/g014b2b-ensemble/f9"));
-    assert!(right_left("artifacts/g014b2b-ensemble/r2l"));
-    assert!(right_left("artifacts/g014b2b-ensemble/r2l2"));
-    // Independent rescorers: trained from scratch with different seeds.
+    for dir in members {
+        assert!(!right_left(dir), "{dir} decodes left to right");
+    }
+    for dir in rescorers {
+        assert!(right_left(dir), "{dir} decodes right to left");
+    }
     let seed = |dir: &str| config(dir)["training"]["seed"].as_u64().unwrap();
-    assert_ne!(
-        seed("artifacts/g014b2b-ensemble/r2l"),
-        seed("artifacts/g014b2b-ensemble/r2l2")
-    );
+    let mut seeds: Vec<_> = rescorers.iter().map(|dir| seed(dir)).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    assert_eq!(seeds.len(), rescorers.len(), "rescorers of different seeds");
     let out = Command::new(env!("CARGO_BIN_EXE_seq2seq"))
         .current_dir(&root)
         .arg("infer")
-        .args(FLAGS.split(' '))
-        .args(["--beam", "4", "cat", "dog", "phonetic"])
+        .args(flags.split(' '))
+        .args(infer_args)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), want);
+}
+
+/// The shipped g014b2b system (issue 27): `artifacts/g014b2b` with a second left-to-right
+/// member and two independent right-to-left rescorers.
+#[test]
+fn the_shipped_g014b2b_ensemble_decodes_with_the_readmes_flags() {
+    // One line in the README: the string continues across its line break.
+    check_shipped_system(
+        "--model artifacts/g014b2b --model artifacts/g014b2b-ensemble/f9 \
+--rescore artifacts/g014b2b-ensemble/r2l --rescore artifacts/g014b2b-ensemble/r2l2 --rescore-weight 0.45",
+        &["artifacts/g014b2b", "artifacts/g014b2b-ensemble/f9"],
+        &["artifacts/g014b2b-ensemble/r2l", "artifacts/g014b2b-ensemble/r2l2"],
+        &["--beam", "4", "cat", "dog", "phonetic"],
+        &["K AE T", "D AO G", "F AH N EH T IH K"],
+    );
+}
+
+/// The default model's system: `artifacts/g2p` rescored by a right-to-left model. On dev words
+/// the model alone gets wrong (`agile` as AH0 JH IY1 L, `appalachian` with SH, `alm` without
+/// its L), the rescored system gives CMUdict's pronunciations (the dictionary kept out of it).
+#[test]
+fn the_shipped_g2p_ensemble_decodes_with_the_readmes_flags() {
+    let words = ["agile", "appalachian", "alm"];
+    let args: Vec<&str> = ["--no-lexicon", "--beam", "4", "--lenpen", "0.6"]
+        .into_iter()
+        .chain(words)
+        .collect();
+    check_shipped_system(
+        "--model artifacts/g2p --rescore artifacts/g2p-ensemble/r2l --rescore-weight 0.4",
+        &["artifacts/g2p"],
+        &["artifacts/g2p-ensemble/r2l"],
+        &args,
+        &["AE1 JH AH0 L", "AE2 P AH0 L EY1 CH AH0 N", "AA1 L M"],
+    );
+    // The model alone: what the rescorer changed.
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("artifacts/g2p");
+    let model = model.display().to_string();
+    let out = seq2seq(&[&["infer", "--model", &model][..], &args].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
-        ["K AE T", "D AO G", "F AH N EH T IH K"]
+        ["AH0 JH IY1 L", "AE2 P AH0 L EY1 SH AH0 N", "AA1 M"]
     );
 }
 
