@@ -582,8 +582,8 @@ fn a_model_loads_and_evaluates_without_its_training_data() {
 
 /// A shipped ensemble's README flags: they are in the README (on one line), its members decode
 /// left to right and its rescorers right to left, the rescorers are independent (from scratch,
-/// different seeds), and `infer` with the flags (from the repository root, as the README's
-/// commands run) gives `want` for `words`.
+/// different seeds), and `infer` with the flags and `infer_args` (from the repository root, as
+/// the README's commands run) prints the lines `want`.
 fn check_shipped_system(
     flags: &str,
     members: &[&str],
