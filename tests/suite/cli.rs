@@ -580,10 +580,26 @@ fn a_model_loads_and_evaluates_without_its_training_data() {
     assert_fails_with(&out, "/nonexistent/train.dict");
 }
 
+/// `seq2seq infer ARGS` run from the repository root, as the README's commands are: its output
+/// lines.
+fn infer_from_root(args: &[&str]) -> Vec<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_seq2seq"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("infer")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 /// A shipped ensemble's README flags: they are in the README (on one line), its members decode
 /// left to right and its rescorers right to left, the rescorers are independent (from scratch,
-/// different seeds), and `infer` with the flags and `infer_args` (from the repository root, as
-/// the README's commands run) prints the lines `want`.
+/// different seeds), and `infer` with the flags and `infer_args` prints the lines `want`.
 fn check_shipped_system(
     flags: &str,
     members: &[&str],
@@ -598,28 +614,22 @@ fn check_shipped_system(
         let text = std::fs::read_to_string(root.join(dir).join("config.json")).unwrap();
         serde_json::from_str(&text).unwrap()
     };
-    let right_left = |dir: &str| config(dir)["data"]["right_left"].as_bool().unwrap_or(false);
+    let right_left =
+        |config: &serde_json::Value| config["data"]["right_left"].as_bool().unwrap_or(false);
     for dir in members {
-        assert!(!right_left(dir), "{dir} decodes left to right");
+        assert!(!right_left(&config(dir)), "{dir} decodes left to right");
     }
+    let mut seeds = Vec::new();
     for dir in rescorers {
-        assert!(right_left(dir), "{dir} decodes right to left");
+        let config = config(dir);
+        assert!(right_left(&config), "{dir} decodes right to left");
+        seeds.push(config["training"]["seed"].as_u64().unwrap());
     }
-    let seed = |dir: &str| config(dir)["training"]["seed"].as_u64().unwrap();
-    let mut seeds: Vec<_> = rescorers.iter().map(|dir| seed(dir)).collect();
     seeds.sort_unstable();
     seeds.dedup();
     assert_eq!(seeds.len(), rescorers.len(), "rescorers of different seeds");
-    let out = Command::new(env!("CARGO_BIN_EXE_seq2seq"))
-        .current_dir(&root)
-        .arg("infer")
-        .args(flags.split(' '))
-        .args(infer_args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(stdout.lines().collect::<Vec<_>>(), want);
+    let args: Vec<&str> = flags.split(' ').chain(infer_args.iter().copied()).collect();
+    assert_eq!(infer_from_root(&args), want);
 }
 
 /// The shipped g014b2b system (issue 27): `artifacts/g014b2b` with a second left-to-right
@@ -655,13 +665,8 @@ fn the_shipped_g2p_ensemble_decodes_with_the_readmes_flags() {
         &["AE1 JH AH0 L", "AE2 P AH0 L EY1 CH AH0 N", "AA1 L M"],
     );
     // The model alone: what the rescorer changed.
-    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("artifacts/g2p");
-    let model = model.display().to_string();
-    let out = seq2seq(&[&["infer", "--model", &model][..], &args].concat());
-    assert!(out.status.success(), "{}", stderr(&out));
-    let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
-        stdout.lines().collect::<Vec<_>>(),
+        infer_from_root(&[&["--model", "artifacts/g2p"][..], &args].concat()),
         ["AH0 JH IY1 L", "AE2 P AH0 L EY1 SH AH0 N", "AA1 M"]
     );
 }
