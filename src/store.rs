@@ -9,7 +9,8 @@
 //! So the same reader ([`load_weights`]) imports PyTorch models and loads our own, and our files load in PyTorch.
 //!
 //! Options without a PyTorch counterpart use names of our own: `pos_embed.weight` (learned
-//! positions), `upsampler.linear.*` (the CTC decoder's upsampling, `model::ctc`). Shared embeddings have no `tgt_embed.weight`; a tied generator has no
+//! positions; `decoder_pos_embed.weight` for a decoder's own, as Whisper has), `frontend.conv1.*`
+//! and `frontend.conv2.*` (a speech model's audio front end, `model::frontend`), `upsampler.linear.*` (the CTC decoder's upsampling, `model::ctc`). Shared embeddings have no `tgt_embed.weight`; a tied generator has no
 //! `generator.*`.
 
 use burn::prelude::*;
@@ -80,6 +81,10 @@ const TO_PYTORCH: &[(&str, &str)] = &[
     (r"(^|\.)cross_attn\.", "${1}multihead_attn."),
     (r"(^|\.)ffn\.(linear[12])\.", "${1}$2."),
     (r"^positions\.table\.Learned\.", "pos_embed."),
+    (
+        r"^decoder_positions\.table\.Learned\.",
+        "decoder_pos_embed.",
+    ),
 ];
 
 /// PyTorch state-dict key -> Burn module path (for loading). Applied in order.
@@ -89,6 +94,7 @@ const FROM_PYTORCH: &[(&str, &str)] = &[
     (r"(^|\.)multihead_attn\.", "${1}cross_attn."),
     (r"(^|\.)(linear[12])\.", "${1}ffn.$2."),
     (r"^pos_embed\.", "positions.table.Learned."),
+    (r"^decoder_pos_embed\.", "decoder_positions.table.Learned."),
 ];
 
 fn remapper(patterns: &[(&str, &str)]) -> KeyRemapper {
@@ -234,4 +240,32 @@ mod tests {
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// Write float32 tensors `(name, shape, values)` to a safetensors file as given (names in
+/// this module's PyTorch layout): what the importers stage before [`load_weights`] checks them.
+pub fn write_named_tensors(
+    path: &Path,
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+) -> Result<(), StoreError> {
+    let failed = |message: String| StoreError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, shape, values)| {
+            let data = values.iter().flat_map(|x| x.to_le_bytes()).collect();
+            (name.clone(), shape.clone(), data)
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(name, shape, data)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
+                .map(|view| (name.clone(), view))
+                .map_err(|e| failed(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    safetensors::serialize_to_file(views, None, path).map_err(|e| failed(e.to_string()))
 }

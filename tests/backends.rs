@@ -501,3 +501,26 @@ fn two_device_training_runs_on_wgpu() {
         losses(2)
     );
 }
+
+/// The widest x86 SIMD level the CPU kernels dispatch to on this machine, printed; with
+/// `SEQ2SEQ_EXPECT_SIMD=avx2` (set by `scripts/test_avx2.sh`) it must be AVX2 without AVX-512,
+/// so that a run meant for the AVX2 kernels cannot silently run the AVX-512 ones.
+#[test]
+fn simd_level() {
+    #[cfg(target_arch = "x86_64")]
+    let level = if std::arch::is_x86_feature_detected!("avx512f") {
+        "avx512"
+    } else if std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+    {
+        "avx2"
+    } else {
+        "older"
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let level = "not-x86";
+    eprintln!("SIMD level the kernels pick: {level}");
+    if let Ok(expected) = std::env::var("SEQ2SEQ_EXPECT_SIMD") {
+        assert_eq!(level, expected, "SEQ2SEQ_EXPECT_SIMD");
+    }
+}

@@ -8,6 +8,7 @@
 //! pass, then greedy collapse or CTC prefix beam search ([`ctc`]).
 
 pub mod beam;
+pub mod ct2_beam;
 pub mod ctc;
 pub mod greedy;
 pub mod hf_beam;

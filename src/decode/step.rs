@@ -20,8 +20,12 @@ pub struct Stepper<'a, B: Backend> {
     members: Vec<MemberState<'a, B>>,
     /// Each member's weight, summing to 1.
     weights: Vec<f32>,
-    /// Added to the log-probabilities: `-inf` at PAD and BEGIN, 0 elsewhere.
+    /// Added to the log-probabilities: `-inf` at tokens never generated (PAD and BEGIN for
+    /// this crate's vocabularies), 0 elsewhere.
     forbidden: Tensor<B, 3>,
+    /// Whether `forbidden` masks the logits before the log-softmax (CTranslate2's rule: the
+    /// allowed tokens' probabilities renormalised) instead of the log-probabilities after it.
+    forbid_logits: bool,
     /// The cross-attention entry (encoder output, source padding, cross keys and values)
     /// each row reads: rows of one input share their input's entry.
     entry_of_row: Vec<usize>,
@@ -51,30 +55,72 @@ impl<'a, B: Backend> Stepper<'a, B> {
         src_padding: Tensor<B, 2, Bool>,
     ) -> Self {
         assert!(!members.is_empty(), "an ensemble has at least one member");
-        let device = src.device();
+        let memories = members
+            .iter()
+            .map(|(model, _)| model.encode(src.clone(), Some(src_padding.clone())).memory)
+            .collect();
         // PAD and BEGIN are never generated (fairseq forbids both): a model whose BEGIN logit
         // happens to be the largest would otherwise write `<s>` into its output.
+        Self::from_memories(members, memories, src_padding, &[PAD, BEGIN])
+    }
+
+    /// A stepper over encoder outputs already computed, one per member (a speech model's,
+    /// `Transformer::encode_audio`), never generating the tokens `forbidden`.
+    ///
+    /// # Shapes
+    /// - each of `memories`: `[rows, src_len, d_model]`; `src_padding`: `[rows, src_len]`
+    pub fn from_memories(
+        members: &[(&'a Transformer<B>, f32)],
+        memories: Vec<Tensor<B, 3>>,
+        src_padding: Tensor<B, 2, Bool>,
+        forbidden: &[usize],
+    ) -> Self {
+        assert!(!members.is_empty(), "an ensemble has at least one member");
+        assert_eq!(members.len(), memories.len(), "one memory per member");
+        let device = src_padding.device();
         let vocab = members[0].0.tgt_vocab_size();
         let mut bias = vec![0.0f32; vocab];
-        bias[PAD] = f32::NEG_INFINITY;
-        bias[BEGIN] = f32::NEG_INFINITY;
+        for &id in forbidden {
+            bias[id] = f32::NEG_INFINITY;
+        }
         let forbidden = Tensor::<B, 3>::from_data(TensorData::new(bias, [1, 1, vocab]), &device);
         let total: f32 = members.iter().map(|(_, w)| w).sum();
-        let [rows, _] = src.dims();
+        let [rows, _] = src_padding.dims();
         Self {
             members: members
                 .iter()
-                .map(|&(model, _)| MemberState {
+                .zip(memories)
+                .map(|(&(model, _), memory)| MemberState {
                     model,
-                    memory: model.encode(src.clone(), Some(src_padding.clone())).memory,
+                    memory,
                     src_padding: src_padding.clone(),
                     cache: DecoderCache::new(model.n_decoder_layers()),
                 })
                 .collect(),
             weights: members.iter().map(|(_, w)| w / total).collect(),
             forbidden,
+            forbid_logits: false,
             entry_of_row: (0..rows).collect(),
         }
+    }
+
+    /// Mask forbidden tokens in the logits, before the log-softmax, as CTranslate2 does
+    /// (default: after it, as fairseq does, so scores stay the model's own log-probabilities).
+    pub fn forbid_in_logits(mut self) -> Self {
+        self.forbid_logits = true;
+        self
+    }
+
+    /// Replace the tokens never generated from the next step on (a first step may forbid more:
+    /// Whisper's blank and end of text).
+    pub fn set_forbidden(&mut self, ids: &[usize]) {
+        let [_, _, vocab] = self.forbidden.dims();
+        let mut bias = vec![0.0f32; vocab];
+        for &id in ids {
+            bias[id] = f32::NEG_INFINITY;
+        }
+        let device = self.forbidden.device();
+        self.forbidden = Tensor::from_data(TensorData::new(bias, [1, 1, vocab]), &device);
     }
 
     /// The longest output every member can position.
@@ -116,15 +162,16 @@ impl<'a, B: Backend> Stepper<'a, B> {
         self.entry_of_row = plan.entry_of_row;
     }
 
-    /// Log-probabilities of the token after `last` (each row's newest token): with several
-    /// members, the weighted average of their log-probabilities (Marian's ensemble rule; fairseq
-    /// averages probabilities instead), so the scores stay on one model's scale.
+    /// Log-probabilities of the token after `last` (each row's newest tokens: one, or at the
+    /// first step a whole prompt): with several members, the weighted average of their
+    /// log-probabilities (Marian's ensemble rule; fairseq averages probabilities instead), so
+    /// the scores stay on one model's scale.
     ///
     /// # Shapes
-    /// - `last`: `[rows, 1]`
-    /// - output: `[rows, tgt_vocab]`
+    /// - `last`: `[rows, new]` (`new` > 1 only before the first output token)
+    /// - output: `[rows, tgt_vocab]`, after the last of them
     pub fn next_log_probs(&mut self, last: Tensor<B, 2, Int>) -> Tensor<B, 2> {
-        let [rows, _one] = last.dims();
+        let [rows, new] = last.dims();
         let single = self.members.len() == 1;
         let mut sum: Option<Tensor<B, 3>> = None;
         for (member, &weight) in self.members.iter_mut().zip(&self.weights) {
@@ -137,8 +184,16 @@ impl<'a, B: Backend> Stepper<'a, B> {
                     None,
                     Some(&mut member.cache),
                 )
-                .hidden; // [rows, 1, d_model]
-            let logits = member.model.generate(hidden); // [rows, 1, vocab]
+                .hidden; // [rows, new, d_model]
+            let hidden = if new > 1 {
+                hidden.narrow(1, new - 1, 1)
+            } else {
+                hidden
+            };
+            let mut logits = member.model.generate(hidden); // [rows, 1, vocab]
+            if self.forbid_logits {
+                logits = logits + self.forbidden.clone();
+            }
             let log_probs = burn::tensor::activation::log_softmax(logits, 2);
             let weighted = if single {
                 log_probs
@@ -152,6 +207,9 @@ impl<'a, B: Backend> Stepper<'a, B> {
         }
         let sum = sum.expect("at least one member");
         let [_, _, vocab] = sum.dims();
+        if self.forbid_logits {
+            return sum.reshape([rows, vocab]);
+        }
         // Forbidden after the softmax, not before (as fairseq does): the scores stay the
         // model's own log-probabilities, not renormalised over the allowed tokens.
         (sum + self.forbidden.clone()).reshape([rows, vocab])

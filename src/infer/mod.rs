@@ -2,8 +2,6 @@
 //! cannot take.
 
 use crate::artifact::{self, ArtifactError, LoadedModel};
-use crate::data::batcher::EncodedPair;
-use crate::data::Seq2SeqBatcher;
 use crate::decode::{Decoding, Hypothesis};
 use crate::rerank::{decode_with, System};
 use crate::vocab::VocabError;
@@ -13,10 +11,12 @@ use std::path::Path;
 mod attention;
 mod batches;
 mod ensemble;
+mod rescore;
 
 pub use attention::AttentionMaps;
 use batches::batch_ranges;
 pub use ensemble::{check_compatible, ensemble_weights, EnsembleError};
+pub use rescore::{RescoreError, Rescorer};
 
 /// Why one input cannot be decoded.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +56,7 @@ pub struct Predictor<B: Backend> {
     /// Batches [`Predictor::predict_many`] decodes at once (default: the cores).
     pub threads: usize,
     /// Models that rerank the outputs with this one ([`crate::rerank`]; none: decode alone).
-    pub rescorers: Vec<crate::rerank::Rescorer<B>>,
+    pub rescorers: Vec<Rescorer<B>>,
     /// The rescorers' share of the combined score, split evenly among them.
     pub rescore_weight: f64,
 }
@@ -288,23 +288,4 @@ fn assemble<'a, B: Backend>(
             share,
         })
         .collect()
-}
-
-/// Decode one batch of encoded sources with the members `(model, weight)`, in the order
-/// they write targets (see [`crate::rerank::decode_with`] for reading order).
-pub(crate) fn decode_batch<B: Backend>(
-    members: &[(&crate::model::Transformer<B>, f32)],
-    device: &B::Device,
-    sources: &[&Vec<usize>],
-    decoding: &Decoding,
-) -> Vec<Vec<Hypothesis>> {
-    let pairs: Vec<EncodedPair> = sources
-        .iter()
-        .map(|src| EncodedPair {
-            src: src.to_vec(),
-            tgt: Vec::new(),
-        })
-        .collect();
-    let batch = Seq2SeqBatcher.batch_pairs::<B>(&pairs, device);
-    decoding.run_ensemble(members, batch.src, batch.src_padding)
 }

@@ -90,11 +90,14 @@ const IGNORED: &[&str] = &[
     "activation_dropout",
 ];
 
-/// Generation settings that may sit in `config.json` (older repositories) or
-/// `generation_config.json`.
+/// transformers' `GenerationConfig` fields, sorted from transformers 5.25.0's source
+/// (`generation/configuration_utils.py`, `generation/utils.py`; the sorting and its citations:
+/// docs/translation.md, "Generation settings"). These change which tokens `generate()` picks:
+/// read, or refused unless neutral ([`check_generation`]).
 const GENERATION: &[&str] = &[
     "num_beams",
     "max_length",
+    "max_new_tokens",
     "bad_words_ids",
     "early_stopping",
     "length_penalty",
@@ -108,16 +111,95 @@ const GENERATION: &[&str] = &[
     "pad_token_id",
     "forced_eos_token_id",
     "bos_token_id",
-    "transformers_version",
-    "_from_model_config",
     "renormalize_logits",
-    "temperature",
-    "top_k",
-    "top_p",
-    "max_new_tokens",
     "diversity_penalty",
     "num_beam_groups",
 ];
+
+/// Token-changing fields this crate does not implement, with the values at which they change
+/// nothing (`null` always counts): accepted at those, refused otherwise.
+const NEUTRAL_ONLY: &[(&str, &[&str])] = &[
+    ("min_new_tokens", &["0"]),
+    ("max_time", &[]),
+    ("stop_strings", &["[]"]),
+    ("use_mtp", &["false"]),
+    ("encoder_repetition_penalty", &["1", "1.0"]),
+    ("encoder_no_repeat_ngram_size", &["0"]),
+    ("forced_bos_token_id", &[]),
+    ("exponential_decay_length_penalty", &[]),
+    ("suppress_tokens", &["[]"]),
+    ("begin_suppress_tokens", &["[]"]),
+    ("sequence_bias", &[]),
+    ("token_healing", &["false"]),
+    ("guidance_scale", &["1", "1.0"]),
+    ("watermarking_config", &[]),
+    ("is_assistant", &["false"]),
+    ("prompt_lookup_num_tokens", &[]),
+    ("assistant_early_exit", &[]),
+    ("penalty_alpha", &["0", "0.0"]),
+    ("dola_layers", &[]),
+    ("constraints", &[]),
+    ("force_words_ids", &[]),
+    ("prefill_chunk_size", &[]),
+    ("low_memory", &["false"]),
+    ("remove_invalid_values", &["false"]),
+    // Storage of the KV cache only, except "quantized" (lossy) and "paged" (another engine).
+    (
+        "cache_implementation",
+        &[
+            "\"dynamic\"",
+            "\"static\"",
+            "\"offloaded\"",
+            "\"hybrid\"",
+            "\"sliding_window\"",
+        ],
+    ),
+];
+
+/// Fields that change only what `generate()` returns, how it caches or compiles, or record
+/// where the file came from; and sampling's settings, inert while `do_sample` is false (which
+/// [`check_generation`] requires). Accepted and ignored: transformers 5.25's `save_pretrained`
+/// writes `output_attentions`, `output_hidden_states` and `use_cache` into every Marian
+/// repository's `generation_config.json`.
+const BOOKKEEPING: &[&str] = &[
+    "output_attentions",
+    "output_hidden_states",
+    "output_scores",
+    "output_logits",
+    "return_dict_in_generate",
+    "use_cache",
+    "cache_config",
+    "max_cache_len",
+    "compile_config",
+    "disable_compile",
+    "continuous_batching_config",
+    "transformers_version",
+    "_from_model_config",
+    "_commit_hash",
+    "temperature",
+    "top_k",
+    "top_p",
+    "min_p",
+    "top_h",
+    "typical_p",
+    "epsilon_cutoff",
+    "eta_cutoff",
+    "num_assistant_tokens",
+    "num_assistant_tokens_schedule",
+    "assistant_confidence_threshold",
+    "assistant_lookbehind",
+    "target_lookbehind",
+    "max_matching_ngram_size",
+    "assistant_ensemble_weight",
+    "speculation_type",
+];
+
+/// Whether `field` of `generation_config.json` is one this import knows.
+fn known_generation_field(field: &str) -> bool {
+    GENERATION.contains(&field)
+        || BOOKKEEPING.contains(&field)
+        || NEUTRAL_ONLY.iter().any(|(f, _)| *f == field)
+}
 
 pub(super) fn read_json(path: &Path) -> Result<Map<String, Value>, MarianError> {
     let text = std::fs::read_to_string(path).map_err(|e| MarianError::Read {
@@ -231,6 +313,30 @@ fn check_generation(f: &Fields, pad: usize) -> Result<(), MarianError> {
         }
     }
     f.require_bool("do_sample", false, false, "sampling is not implemented")?;
+    // After bad_words_ids masks <pad>, renormalising shifts each beam's score by
+    // -log(1 - p(pad)) in transformers' beam search: exact only without bad words.
+    let renormalize = f
+        .map
+        .get("renormalize_logits")
+        .is_some_and(|v| *v == Value::Bool(true));
+    if renormalize && f.map.get("bad_words_ids").is_some_and(|v| !v.is_null()) {
+        return Err(f.unsupported(
+            "renormalize_logits",
+            "with bad_words_ids, transformers renormalises the masked scores (not implemented)",
+        ));
+    }
+    for (field, neutral) in NEUTRAL_ONLY {
+        match f.map.get(*field) {
+            None | Some(Value::Null) => {}
+            Some(v) if neutral.contains(&v.to_string().as_str()) => {}
+            Some(_) => {
+                return Err(f.unsupported(
+                    field,
+                    "changes generated tokens; not implemented in this crate's decoding",
+                ))
+            }
+        }
+    }
     Ok(())
 }
 
@@ -431,7 +537,7 @@ pub fn read_settings(
     if let Some(path) = generation_path {
         let gen = read_json(path)?;
         let g = Fields { path, map: &gen };
-        if let Some(field) = gen.keys().find(|k| !GENERATION.contains(&k.as_str())) {
+        if let Some(field) = gen.keys().find(|k| !known_generation_field(k)) {
             return Err(MarianError::UnknownField {
                 path: path.to_path_buf(),
                 field: field.clone(),
@@ -454,6 +560,10 @@ pub fn read_settings(
         // for what the file leaves out.
         settings.num_beams = g.optional_usize("num_beams")?;
         settings.max_length = g.optional_usize("max_length")?;
+        // max_new_tokens wins over max_length: the decoder start token and that many.
+        if let Some(new) = g.optional_usize("max_new_tokens")? {
+            settings.max_length = Some(new + 1);
+        }
         settings.length_penalty = g.f64("length_penalty", 1.0)?;
         settings.early_stopping = early_stopping(&g)?.unwrap_or(EarlyStopping::False);
         settings.forced_eos = g.optional_usize("forced_eos_token_id")?.is_some();

@@ -111,6 +111,10 @@ fn required(dir: &Path, file: &'static str) -> Result<PathBuf, MarianError> {
 }
 
 /// Import the opus-mt repository `hf_dir` into the model directory `out` and return it loaded.
+/// transformers' default `max_length` (`GenerationConfig`), which 5.3 and later count after the
+/// decoder's start token when the repository sets none.
+pub const DEFAULT_MAX_NEW_TOKENS: usize = 20;
+
 pub fn import<B: Backend>(
     hf_dir: &Path,
     out: &Path,
@@ -194,8 +198,14 @@ pub fn import<B: Backend>(
         .with_num_beams(settings.num_beams.unwrap_or(1).max(1))
         .with_length_penalty(settings.length_penalty)
         .with_early_stopping(settings.early_stopping)
-        // transformers' default max_length is 20 (start token included).
-        .with_max_length(Some(settings.max_length.unwrap_or(20)))
+        // transformers 5.3-5.25's length rule when the repository sets none
+        // (`generation/utils.py`, `_prepare_generated_length`): its default max_length of 20
+        // counts the tokens after the decoder start, 21 ids in all, capped by the positions.
+        .with_max_length(Some(
+            settings
+                .max_length
+                .unwrap_or((DEFAULT_MAX_NEW_TOKENS + 1).min(settings.max_positions)),
+        ))
         .with_forced_eos(settings.forced_eos);
     artifact::save(out, &model, &config, &vocab, &vocab, &codec)?;
     Ok(LoadedModel {

@@ -216,24 +216,8 @@ pub(super) fn convert_weights(
 }
 
 pub(super) fn write_safetensors(path: &Path, tensors: &[NamedTensor]) -> Result<(), MarianError> {
-    let failed = |message: String| MarianError::Read {
+    crate::store::write_named_tensors(path, tensors).map_err(|e| MarianError::Read {
         path: path.to_path_buf(),
-        message,
-    };
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-        .iter()
-        .map(|(name, shape, values)| {
-            let data = values.iter().flat_map(|x| x.to_le_bytes()).collect();
-            (name.clone(), shape.clone(), data)
-        })
-        .collect();
-    let views = bytes
-        .iter()
-        .map(|(name, shape, data)| {
-            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), data)
-                .map(|view| (name.clone(), view))
-                .map_err(|e| failed(e.to_string()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    safetensors::serialize_to_file(views, None, path).map_err(|e| failed(e.to_string()))
+        message: e.to_string(),
+    })
 }

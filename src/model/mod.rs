@@ -6,6 +6,7 @@ pub mod decoder;
 pub mod dropout;
 pub mod encoder;
 pub mod feed_forward;
+pub mod frontend;
 pub mod mask;
 pub mod positional;
 pub mod sublayer;

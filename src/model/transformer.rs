@@ -5,6 +5,7 @@ use super::decoder::{Decoder, DecoderCache, DecoderConfig, DecoderOutput};
 use super::dropout::{Dropout, DropoutConfig};
 use super::encoder::{Encoder, EncoderConfig, EncoderOutput};
 use super::feed_forward::Activation;
+use super::frontend::{AudioFrontend, AudioFrontendConfig};
 use super::mask::{attention_mask, causal_mask_after};
 use super::positional::{Positional, PositionalEncoding, PositionalEncodingConfig};
 use burn::module::{Module, Param};
@@ -72,6 +73,17 @@ pub struct TransformerConfig {
     /// Decoder positions per source position of a `ctc` decoder (Libovický & Helcl's k).
     #[config(default = 3)]
     pub ctc_upsample: usize,
+    /// The source is audio: feature frames of this many channels (mel bands) go through an
+    /// [`AudioFrontend`] instead of a source embedding (Whisper). `src_vocab_size` is unused.
+    #[config(default = "None")]
+    pub audio_mels: Option<usize>,
+    /// The decoder's own positions, when they differ from the encoder's (Whisper: 1,500
+    /// sinusoids stored as weights for the encoder, 448 learned for the decoder): their kind
+    /// and `decoder_max_len`. `None` for both: one table for both sides, as in the paper.
+    #[config(default = "None")]
+    pub decoder_positional: Option<Positional>,
+    #[config(default = "None")]
+    pub decoder_max_len: Option<usize>,
 }
 
 /// Which decoder a [`Transformer`] has.
@@ -100,13 +112,19 @@ pub enum ConfigError {
     Epsilon(f64),
     #[error("a ctc decoder needs ctc_upsample >= 1 and max_len ({max_len}) >= ctc_upsample ({upsample})")]
     Upsample { upsample: usize, max_len: usize },
+    #[error("an audio source ({0}) cannot share embeddings with the target or have a CTC decoder")]
+    Audio(&'static str),
 }
 
 impl TransformerConfig {
     /// Check that the configuration can build a working model.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let src_vocab = match self.audio_mels {
+            Some(mels) => mels, // the front end's channels take the source vocabulary's place
+            None => self.src_vocab_size,
+        };
         for (name, value) in [
-            ("src_vocab_size", self.src_vocab_size),
+            ("src_vocab_size", src_vocab),
             ("tgt_vocab_size", self.tgt_vocab_size),
             ("d_model", self.d_model),
             ("n_heads", self.n_heads),
@@ -114,6 +132,10 @@ impl TransformerConfig {
             ("n_encoder_layers", self.n_encoder_layers),
             ("n_decoder_layers", self.n_decoder_layers),
             ("max_len", self.max_len),
+            (
+                "decoder_max_len",
+                self.decoder_max_len.unwrap_or(self.max_len),
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::Zero(name));
@@ -136,6 +158,12 @@ impl TransformerConfig {
         }
         if self.layer_norm_eps.is_nan() || self.layer_norm_eps <= 0.0 {
             return Err(ConfigError::Epsilon(self.layer_norm_eps));
+        }
+        if self.audio_mels.is_some() && self.share_embeddings {
+            return Err(ConfigError::Audio("share_embeddings"));
+        }
+        if self.audio_mels.is_some() && self.decoder_kind == DecoderKind::Ctc {
+            return Err(ConfigError::Audio("decoder_kind ctc"));
         }
         if self.decoder_kind == DecoderKind::Ctc
             && (self.ctc_upsample == 0 || self.ctc_upsample > self.max_len)
@@ -196,8 +224,23 @@ impl TransformerConfig {
                 .with_initializer(Initializer::Normal { mean: 0.0, std })
                 .init(device)
         };
-        let src_embed = embedding(self.src_vocab_size);
+        let src_embed = self
+            .audio_mels
+            .is_none()
+            .then(|| embedding(self.src_vocab_size));
+        let frontend = self
+            .audio_mels
+            .map(|n_mels| AudioFrontendConfig::new(n_mels, self.d_model).init(device));
         let tgt_embed = (!self.share_embeddings).then(|| embedding(self.tgt_vocab_size));
+        let decoder_positions =
+            (self.decoder_positional.is_some() || self.decoder_max_len.is_some()).then(|| {
+                PositionalEncodingConfig::new(
+                    self.d_model,
+                    self.decoder_max_len.unwrap_or(self.max_len),
+                )
+                .with_kind(self.decoder_positional.unwrap_or(self.positional))
+                .init(device)
+            });
         let generator = (!self.tie_generator)
             .then(|| LinearConfig::new(self.d_model, self.tgt_vocab_size).init(device));
         let final_logits_bias = self
@@ -207,11 +250,13 @@ impl TransformerConfig {
             .then(|| UpsamplerConfig::new(self.d_model, self.ctc_upsample).init(device));
         Transformer {
             src_embed,
+            frontend,
             tgt_embed,
             upsampler,
             positions: PositionalEncodingConfig::new(self.d_model, self.max_len)
                 .with_kind(self.positional)
                 .init(device),
+            decoder_positions,
             encoder: self.encoder().init(device),
             decoder: self.decoder().init(device),
             generator,
@@ -226,13 +271,19 @@ impl TransformerConfig {
 /// The Transformer encoder-decoder.
 #[derive(Module, Debug)]
 pub struct Transformer<B: Backend> {
-    pub src_embed: Embedding<B>,
+    /// `None` for an audio source (`frontend` reads it).
+    pub src_embed: Option<Embedding<B>>,
+    /// The audio front end of a speech model (`TransformerConfig::audio_mels`).
+    pub frontend: Option<AudioFrontend<B>>,
     /// `None` when embeddings are shared: the target side uses `src_embed`.
     pub tgt_embed: Option<Embedding<B>>,
     /// A CTC decoder's upsampler (`None`: the autoregressive decoder). A CTC model reads no
     /// target tokens, so its `tgt_embed` serves only a tied generator.
     pub upsampler: Option<Upsampler<B>>,
+    /// The encoder's positions (and the decoder's, unless `decoder_positions` is set).
     pub positions: PositionalEncoding<B>,
+    /// The decoder's own positions (`TransformerConfig::decoder_positional`).
+    pub decoder_positions: Option<PositionalEncoding<B>>,
     pub encoder: Encoder<B>,
     pub decoder: Decoder<B>,
     /// `None` when tied to the target embedding.
@@ -279,10 +330,23 @@ impl<B: Backend> Transformer<B> {
     /// Longest source (and, autoregressive, output) the model reads: the positions the
     /// positional encoding covers; for a CTC decoder, divided by its upsampling.
     pub fn max_len(&self) -> usize {
-        match &self.upsampler {
-            Some(up) => self.positions.max_len() / up.factor(),
-            None => self.positions.max_len(),
+        match (&self.upsampler, &self.decoder_positions) {
+            (Some(up), _) => self.positions.max_len() / up.factor(),
+            (None, Some(decoder)) => decoder.max_len().min(self.positions.max_len()),
+            (None, None) => self.positions.max_len(),
         }
+    }
+
+    /// The longest output the decoder positions (Whisper: 448, whatever its encoder reads).
+    pub fn max_target_len(&self) -> usize {
+        self.decoder_positions
+            .as_ref()
+            .map_or_else(|| self.max_len(), PositionalEncoding::max_len)
+    }
+
+    /// Whether the source is audio features ([`Self::encode_audio`]) rather than tokens.
+    pub fn is_audio(&self) -> bool {
+        self.frontend.is_some()
     }
 
     /// Whether the decoder is the non-autoregressive CTC one ([`Self::forward_ctc`]).
@@ -296,13 +360,18 @@ impl<B: Backend> Transformer<B> {
     }
 
     fn target_embedding(&self) -> &Embedding<B> {
-        self.tgt_embed.as_ref().unwrap_or(&self.src_embed)
+        self.tgt_embed
+            .as_ref()
+            .or(self.src_embed.as_ref())
+            .expect("a target embedding (checked by TransformerConfig::validate)")
     }
 
-    /// Token embeddings (scaled by sqrt(d_model)) + positions from `offset`, then dropout.
+    /// Token embeddings (scaled by sqrt(d_model)) + the positions of `positions` from
+    /// `offset`, then dropout.
     fn embed(
         &self,
         embedding: &Embedding<B>,
+        positions: &PositionalEncoding<B>,
         tokens: Tensor<B, 2, Int>,
         offset: usize,
     ) -> Tensor<B, 3> {
@@ -310,7 +379,27 @@ impl<B: Backend> Transformer<B> {
         if self.scale_embeddings {
             x = x.mul_scalar((self.d_model as f64).sqrt());
         }
-        self.dropout.forward(self.positions.forward(x, offset))
+        self.dropout.forward(positions.forward(x, offset))
+    }
+
+    /// The decoder's position table.
+    fn target_positions(&self) -> &PositionalEncoding<B> {
+        self.decoder_positions.as_ref().unwrap_or(&self.positions)
+    }
+
+    /// Run the encoder over audio features: the front end, positions, the encoder stack.
+    ///
+    /// # Shapes
+    /// - `features`: `[batch, n_mels, frames]`
+    /// - output memory: `[batch, ceil(frames / 2), d_model]`
+    pub fn encode_audio(&self, features: Tensor<B, 3>) -> EncoderOutput<B> {
+        let frontend = self
+            .frontend
+            .as_ref()
+            .expect("encode_audio needs a model with an audio front end (audio_mels)");
+        let x = frontend.forward(features);
+        let x = self.dropout.forward(self.positions.forward(x, 0));
+        self.encoder.forward(x, None)
     }
 
     /// Run the encoder.
@@ -324,7 +413,11 @@ impl<B: Backend> Transformer<B> {
         src: Tensor<B, 2, Int>,
         src_padding: Option<Tensor<B, 2, Bool>>,
     ) -> EncoderOutput<B> {
-        let x = self.embed(&self.src_embed, src, 0);
+        let embedding = self
+            .src_embed
+            .as_ref()
+            .expect("encode needs token embeddings: an audio model reads encode_audio");
+        let x = self.embed(embedding, &self.positions, src, 0);
         self.encoder.forward(x, attention_mask(src_padding, None))
     }
 
@@ -348,7 +441,12 @@ impl<B: Backend> Transformer<B> {
         let [_, tgt_len] = tgt.dims();
         let offset = cache.as_ref().map_or(0, |c| c.len);
         let device = tgt.device();
-        let x = self.embed(self.target_embedding(), tgt, offset);
+        let x = self.embed(
+            self.target_embedding(),
+            self.target_positions(),
+            tgt,
+            offset,
+        );
         // Query i (absolute position offset + i) may see keys 0..=offset + i. A single step
         // with a cache sees everything decoded so far: no mask needed.
         let causal = (tgt_len > 1).then(|| causal_mask_after(tgt_len, offset, &device));

@@ -1,7 +1,6 @@
 //! Putting burn-train's learner together: data loaders, metrics, checkpointing, early
 //! stopping, progress display, the optimizer and the schedule.
 
-use super::dashboard::Dashboard;
 use super::guard::DivergenceGuard;
 use super::renderer::PlainRenderer;
 use super::run_dir::RunDir;
@@ -31,7 +30,6 @@ use burn::train::{
     EarlyStoppingStrategy, Interrupter, Learner, LearnerModelRecord, LearnerOptimizerRecord,
     LearnerSchedulerRecord, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining,
 };
-use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -167,15 +165,11 @@ pub fn training<B: AutodiffBackend>(
     if let Some(epoch) = setup.resume_from {
         training = training.checkpoint(epoch);
     }
+    // In a terminal, burn-train's own dashboard: its default there (`setup.plain` is set
+    // whenever stdout is not a terminal). Its drawing thread is patched not to spin
+    // (vendor/burn-train, the fix of tracel-ai/burn#5021).
     if setup.plain {
         training = training.renderer(PlainRenderer::new(Duration::from_secs(10)));
-    } else if std::io::stdout().is_terminal() {
-        // Our dashboard instead of burn-train's, whose drawing thread spins (see dashboard/mod.rs).
-        // A terminal that cannot be set up leaves burn-train's own choice.
-        match Dashboard::start(training.interrupter()) {
-            Ok(dashboard) => training = training.renderer(dashboard),
-            Err(e) => eprintln!("warning: no dashboard ({e}); using burn-train's renderer"),
-        }
     }
     training
 }

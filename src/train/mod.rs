@@ -6,7 +6,6 @@
 //! final weights ([`finish`]), score them on dev ([`crate::eval::evaluate`]), report.
 
 pub mod average;
-pub mod dashboard;
 pub mod distill;
 pub mod finish;
 pub mod guard;

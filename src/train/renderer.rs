@@ -55,14 +55,6 @@ impl Running {
         }
     }
 
-    /// The mean of `name` so far, if it has had a value.
-    pub(crate) fn mean(&self, name: &str) -> Option<f64> {
-        self.sums
-            .get(name)
-            .filter(|(_, n)| *n > 0.0)
-            .map(|(sum, n)| sum / n)
-    }
-
     fn line(&self) -> String {
         self.sums
             .iter()

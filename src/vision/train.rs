@@ -6,7 +6,6 @@
 use super::classifier::{ClassifierConfig, ImageClassifier};
 use super::dataset::{ImageBatcher, ImageDataError, ImageSet, Split};
 use super::evaluate::{evaluate, Evaluation};
-use crate::train::dashboard::Dashboard;
 use crate::train::renderer::PlainRenderer;
 use crate::train::{RunDir, TrainError};
 use burn::data::dataloader::DataLoaderBuilder;
@@ -249,13 +248,9 @@ pub fn train<B: AutodiffBackend>(
     if let Some(epoch) = resume_from {
         training = training.checkpoint(epoch);
     }
-    if options.plain {
+    // In a terminal, burn-train's own dashboard (its default there; vendor/burn-train).
+    if options.plain || !std::io::stdout().is_terminal() {
         training = training.renderer(PlainRenderer::new(Duration::from_secs(10)));
-    } else if std::io::stdout().is_terminal() {
-        match Dashboard::start(training.interrupter()) {
-            Ok(dashboard) => training = training.renderer(dashboard),
-            Err(e) => eprintln!("warning: no dashboard ({e}); using burn-train's renderer"),
-        }
     }
 
     let model: ImageClassifier<B> = config.model.init(&device);

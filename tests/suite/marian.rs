@@ -586,3 +586,114 @@ fn bench_against_transformers_has_the_same_outputs_and_scores() {
         assert!(row.score_gap < 1e-3, "score gap {}", row.score_gap);
     }
 }
+
+/// The python that has transformers (CI installs it: `.ci/run`); `SEQ2SEQ_PYTHON` overrides.
+fn transformers_python() -> Option<String> {
+    let python = std::env::var("SEQ2SEQ_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import transformers, torch, sentencepiece"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    let why = format!(
+        "{python} cannot import transformers, torch and sentencepiece (pip install transformers==5.25.0 torch sentencepiece, as .ci/run does)"
+    );
+    // CI must run the comparison: a missing transformers there is a failure, not a skip.
+    assert!(std::env::var_os("CI").is_none(), "{why}");
+    eprintln!("skipped: {why}");
+    None
+}
+
+/// Our outputs of the model in `hf` (import-marian, `generation_config.json` as it is) against
+/// `reference[greedy_key]` / `reference[beam_key]`: (equal greedy, equal beam 4, rows).
+fn compare_with_generate(
+    hf: &Path,
+    reference: &Value,
+    greedy_key: &str,
+    beam_key: &str,
+) -> (usize, usize, usize) {
+    let dir = TempDir::new("marian-fresh", greedy_key);
+    let loaded = seq2seq::marian::import::<B>(hf, &dir.join("model"), &Default::default())
+        .unwrap_or_else(|e| panic!("import of {} failed: {}", hf.display(), chain(&e)));
+    let vocab: HashMap<String, usize> =
+        serde_json::from_str(&std::fs::read_to_string(hf.join("vocab.json")).unwrap()).unwrap();
+    let eos = vocab["</s>"];
+    let generation = loaded.config.generation.clone();
+    let predictor = Predictor::new(loaded, Default::default());
+    let inputs: Vec<Vec<usize>> = strings(&reference["sentences"])
+        .iter()
+        .map(|s| predictor.encode(s, false).unwrap())
+        .collect();
+    let mut same = [0usize; 2];
+    for (k, (beam, key)) in [(1, greedy_key), (4, beam_key)].into_iter().enumerate() {
+        let decoding = Decoding::from_generation(&generation, Some(beam), 1, None).unwrap();
+        let expected = ids(&reference[key]);
+        for (i, (pred, want)) in predictor
+            .predict(&inputs, &decoding)
+            .iter()
+            .zip(&expected)
+            .enumerate()
+        {
+            let mut got = to_marian(&pred[0].tokens, &vocab);
+            // Ended by the model or forced at the length limit (forced_eos_token_id).
+            got.push(eos);
+            if &got == want {
+                same[k] += 1;
+            } else {
+                eprintln!("{key} {i}: ours {got:?}\n  transformers {want:?}");
+            }
+        }
+    }
+    (same[0], same[1], inputs.len())
+}
+
+/// A Marian model saved by the *installed* transformers (`scripts/marian_transformers_check.py`
+/// builds it at test time, so a new release that writes other fields or changes a rule fails
+/// here): its `generation_config.json` (5.25 adds `output_attentions`, `output_hidden_states`,
+/// `use_cache`) imports, and greedy and beam-4 outputs equal `generate()`'s, both under the
+/// default length rule (no `max_length`: 20 tokens after the start in 5.3-5.25) and with
+/// `max_length` written into the file.
+#[test]
+fn a_model_saved_by_the_installed_transformers_decodes_equal_to_generate() {
+    let Some(python) = transformers_python() else {
+        return;
+    };
+    let dir = TempDir::new("marian-fresh", "saved");
+    let hf = dir.join("hf");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/marian_transformers_check.py");
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(&hf)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(hf.join("reference.json")).unwrap()).unwrap();
+    eprintln!("transformers {}", reference["transformers"]);
+    let (greedy, beam, rows) = compare_with_generate(&hf, &reference, "greedy_ids", "beam4_ids");
+    eprintln!("no max_length: greedy {greedy}/{rows}, beam 4 {beam}/{rows} equal to generate()");
+    // With max_length in generation_config.json, as a repository that sets it.
+    let path = hf.join("generation_config.json");
+    let mut generation: serde_json::Map<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    generation.insert("max_length".into(), reference["max_length"].clone());
+    std::fs::write(&path, serde_json::to_string(&generation).unwrap()).unwrap();
+    let (greedy_l, beam_l, _) = compare_with_generate(
+        &hf,
+        &reference,
+        "greedy_max_length_ids",
+        "beam4_max_length_ids",
+    );
+    eprintln!(
+        "max_length {}: greedy {greedy_l}/{rows}, beam 4 {beam_l}/{rows}",
+        reference["max_length"]
+    );
+    assert_eq!((greedy, beam, greedy_l, beam_l), (rows, rows, rows, rows));
+}

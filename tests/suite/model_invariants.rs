@@ -352,7 +352,7 @@ fn an_untied_copy_of_a_tied_generator_gives_the_same_logits() {
     let generator = untied.generator.as_ref().expect("a generator of its own");
     assert_eq!(generator.weight.dims(), [16, 11]);
     assert!(generator.bias.is_none());
-    let embedding = tied.src_embed.weight.val(); // shared: the target side's too
+    let embedding = tied.src_embed.as_ref().unwrap().weight.val(); // shared: the target side's too
     assert_eq!(
         generator.weight.val().into_data(),
         embedding.transpose().into_data()

@@ -7,8 +7,9 @@ use crate::common;
 use common::TempDir;
 use seq2seq::data::batcher::EncodedPair;
 use seq2seq::decode::Decoding;
+use seq2seq::infer::RescoreError;
 use seq2seq::infer::{EnsembleError, Predictor};
-use seq2seq::rerank::{forced_log_probs, RescoreError};
+use seq2seq::rerank::forced_log_probs;
 use std::path::{Path, PathBuf};
 
 type B = seq2seq::backend::NdArray;
