@@ -68,7 +68,7 @@ pub struct TranscribeArgs {
     #[arg(long, default_value_t = 1)]
     beam: usize,
     /// 30-second windows decoded together.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 4)]
     batch: usize,
     /// One JSON object per file (path, text, seconds, tokens) instead of one line of text.
     #[arg(long)]
@@ -85,16 +85,22 @@ pub fn transcribe(backend: BackendChoice, args: TranscribeArgs) -> Result<()> {
             beam: args.beam,
             batch: args.batch,
         };
-        let transcripts = Transcriber::new(&model, device.clone())
-            .files(&args.files, &options)
-            .context("cannot transcribe")?;
         let mut out = std::io::stdout().lock();
-        for t in &transcripts {
-            if args.json {
-                writeln!(out, "{}", serde_json::to_string(t)?)?;
-            } else {
-                writeln!(out, "{}", t.text)?;
-            }
+        let mut failed = None;
+        Transcriber::new(&model, device.clone())
+            .files_each(&args.files, &options, &mut |t| {
+                let line = if args.json {
+                    serde_json::to_string(&t).expect("a transcript serialises")
+                } else {
+                    t.text.clone()
+                };
+                if let Err(e) = writeln!(out, "{line}").and_then(|_| out.flush()) {
+                    failed.get_or_insert(e);
+                }
+            })
+            .context("cannot transcribe")?;
+        if let Some(e) = failed {
+            return Err(e).context("cannot write the transcripts");
         }
     });
     Ok(())

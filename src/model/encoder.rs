@@ -119,16 +119,34 @@ impl<B: Backend> Encoder<B> {
     /// # Shapes
     /// - `x`: embedded source `[batch, src_len, d_model]`
     /// - `mask`: `[batch, 1, 1, src_len]`, `true` = padding
-    pub fn forward(
+    pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 4, Bool>>) -> EncoderOutput<B> {
+        self.run(x, mask, true)
+    }
+
+    /// [`Self::forward`] without keeping each layer's attention weights (`self_weights` comes
+    /// back empty): a speech encoder's are `[batch, heads, 1500, 1500]` per layer, hundreds of
+    /// megabytes that decoding never reads.
+    pub fn forward_without_weights(
+        &self,
+        x: Tensor<B, 3>,
+        mask: Option<Tensor<B, 4, Bool>>,
+    ) -> EncoderOutput<B> {
+        self.run(x, mask, false)
+    }
+
+    fn run(
         &self,
         mut x: Tensor<B, 3>,
         mask: Option<Tensor<B, 4, Bool>>,
+        keep_weights: bool,
     ) -> EncoderOutput<B> {
         let mut self_weights = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
             let (out, weights) = layer.forward(x, mask.clone());
             x = out;
-            self_weights.push(weights);
+            if keep_weights {
+                self_weights.push(weights);
+            }
         }
         if let Some(norm) = &self.norm {
             x = norm.forward(x);

@@ -387,7 +387,8 @@ impl<B: Backend> Transformer<B> {
         self.decoder_positions.as_ref().unwrap_or(&self.positions)
     }
 
-    /// Run the encoder over audio features: the front end, positions, the encoder stack.
+    /// Run the encoder over audio features: the front end, positions, the encoder stack (its
+    /// attention weights are not kept: `self_weights` is empty).
     ///
     /// # Shapes
     /// - `features`: `[batch, n_mels, frames]`
@@ -399,7 +400,7 @@ impl<B: Backend> Transformer<B> {
             .expect("encode_audio needs a model with an audio front end (audio_mels)");
         let x = frontend.forward(features);
         let x = self.dropout.forward(self.positions.forward(x, 0));
-        self.encoder.forward(x, None)
+        self.encoder.forward_without_weights(x, None)
     }
 
     /// Run the encoder.

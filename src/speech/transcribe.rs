@@ -59,7 +59,7 @@ impl Default for TranscribeOptions {
             language: None,
             translate: false,
             beam: 1,
-            batch: 8,
+            batch: 4,
         }
     }
 }
@@ -111,12 +111,24 @@ impl<'a, B: Backend> Transcriber<'a, B> {
         paths: &[PathBuf],
         options: &TranscribeOptions,
     ) -> Result<Vec<Transcript>, TranscribeError> {
-        let mut inputs = Vec::with_capacity(paths.len());
-        for path in paths {
+        let mut out = Vec::with_capacity(paths.len());
+        self.files_each(paths, options, &mut |t| out.push(t))?;
+        Ok(out)
+    }
+
+    /// Transcribe files, handing each transcript to `on_file` as soon as its last window is
+    /// decoded (in order): files are read and their features made as the batches need them.
+    pub fn files_each(
+        &self,
+        paths: &[PathBuf],
+        options: &TranscribeOptions,
+        on_file: &mut dyn FnMut(Transcript),
+    ) -> Result<(), TranscribeError> {
+        let inputs = paths.iter().map(|path| {
             let audio = audio::read(path)?;
-            inputs.push((path.clone(), audio.seconds(), audio.to_whisper_rate()));
-        }
-        self.samples(&inputs, options)
+            Ok((path.clone(), audio.seconds(), audio.to_whisper_rate()))
+        });
+        self.run(inputs, options, on_file)
     }
 
     /// Transcribe 16 kHz mono signals `(name, seconds, samples)`.
@@ -125,6 +137,19 @@ impl<'a, B: Backend> Transcriber<'a, B> {
         inputs: &[(PathBuf, f64, Vec<f32>)],
         options: &TranscribeOptions,
     ) -> Result<Vec<Transcript>, TranscribeError> {
+        let mut out = Vec::with_capacity(inputs.len());
+        self.run(inputs.iter().cloned().map(Ok), options, &mut |t| {
+            out.push(t)
+        })?;
+        Ok(out)
+    }
+
+    fn run(
+        &self,
+        inputs: impl Iterator<Item = Result<(PathBuf, f64, Vec<f32>), TranscribeError>>,
+        options: &TranscribeOptions,
+        on_file: &mut dyn FnMut(Transcript),
+    ) -> Result<(), TranscribeError> {
         if options.beam == 0 {
             return Err(TranscribeError::ZeroBeam);
         }
@@ -140,52 +165,73 @@ impl<'a, B: Backend> Transcriber<'a, B> {
                 front,
             });
         }
-        // Every window of every file, with the file it belongs to.
-        let mut all: Vec<(usize, Vec<f32>)> = Vec::new();
-        for (i, (path, seconds, samples)) in inputs.iter().enumerate() {
+        let batch = options.batch.max(1);
+        // Files whose windows are not all decoded yet (in order), and the windows waiting for
+        // a batch: (index into `open`, features).
+        let mut open: std::collections::VecDeque<(Transcript, usize)> = Default::default();
+        let mut pending: Vec<(usize, Vec<f32>)> = Vec::new();
+        let mut first = 0; // the file index of open[0]
+        let mut decode = |pending: &mut Vec<(usize, Vec<f32>)>,
+                          open: &mut std::collections::VecDeque<(Transcript, usize)>,
+                          first: &mut usize| {
+            let features: Vec<&[f32]> = pending.iter().map(|(_, w)| w.as_slice()).collect();
+            let results = if options.beam == 1 {
+                self.greedy(&features, n_mels, &prompt)
+            } else {
+                self.beam(&features, n_mels, &prompt, options.beam)
+            };
+            for ((file, _), (tokens, log_prob)) in pending.iter().zip(results) {
+                let (t, left) = &mut open[file - *first];
+                t.tokens.push(tokens);
+                t.log_probs.push(log_prob);
+                *left -= 1;
+            }
+            pending.clear();
+            while open.front().is_some_and(|(_, left)| *left == 0) {
+                let (mut t, _) = open.pop_front().expect("checked");
+                let texts: Vec<String> = t
+                    .tokens
+                    .iter()
+                    .map(|tokens| self.model.text(tokens).trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                t.text = texts.join(" ");
+                on_file(t);
+                *first += 1;
+            }
+        };
+        for (i, input) in inputs.enumerate() {
+            let (path, seconds, samples) = input?;
             let seconds_16k = samples.len() as f64 / mel::SAMPLE_RATE as f64;
             if seconds_16k < MIN_SECONDS {
                 return Err(TranscribeError::TooShort {
-                    path: path.clone(),
-                    seconds: *seconds,
+                    path,
+                    seconds,
                     min: MIN_SECONDS,
                 });
             }
-            all.extend(windows(samples, n_mels).into_iter().map(|w| (i, w)));
-        }
-        let mut results: Vec<(Vec<usize>, f64)> = Vec::with_capacity(all.len());
-        for chunk in all.chunks(options.batch.max(1)) {
-            let features: Vec<&[f32]> = chunk.iter().map(|(_, w)| w.as_slice()).collect();
-            if options.beam == 1 {
-                results.extend(self.greedy(&features, n_mels, &prompt));
-            } else {
-                results.extend(self.beam(&features, n_mels, &prompt, options.beam));
+            let file_windows = windows(&samples, n_mels);
+            open.push_back((
+                Transcript {
+                    path,
+                    text: String::new(),
+                    seconds,
+                    tokens: Vec::new(),
+                    log_probs: Vec::new(),
+                },
+                file_windows.len(),
+            ));
+            for w in file_windows {
+                pending.push((i, w));
+                if pending.len() == batch {
+                    decode(&mut pending, &mut open, &mut first);
+                }
             }
         }
-        let mut out: Vec<Transcript> = inputs
-            .iter()
-            .map(|(path, seconds, _)| Transcript {
-                path: path.clone(),
-                text: String::new(),
-                seconds: *seconds,
-                tokens: Vec::new(),
-                log_probs: Vec::new(),
-            })
-            .collect();
-        for ((file, _), (tokens, log_prob)) in all.iter().zip(results) {
-            out[*file].tokens.push(tokens);
-            out[*file].log_probs.push(log_prob);
+        if !pending.is_empty() {
+            decode(&mut pending, &mut open, &mut first);
         }
-        for t in &mut out {
-            let texts: Vec<String> = t
-                .tokens
-                .iter()
-                .map(|tokens| self.model.text(tokens).trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect();
-            t.text = texts.join(" ");
-        }
-        Ok(out)
+        Ok(())
     }
 
     /// The encoder output of feature windows.

@@ -223,6 +223,29 @@ fn greedy_outputs_equal_ctranslate2() {
     assert!(err.contains("\"xx\""), "{err}");
 }
 
+/// Beam search with CTranslate2's rules (beam 5, patience 1, length penalty 1): the same tokens
+/// as its `generate(beam_size=5)`, which here differ from greedy's.
+#[test]
+fn beam_outputs_equal_ctranslate2() {
+    let (_dir, model) = imported("beam");
+    let reference = reference();
+    let runs = reference["runs"].as_array().unwrap();
+    let run = |name: &str| runs.iter().find(|r| r["name"] == name).unwrap().clone();
+    let options = TranscribeOptions {
+        language: Some("en".into()),
+        beam: 5,
+        ..Default::default()
+    };
+    let got = transcribe(&model, vec![jfk_3s()], &options);
+    let expected = ids(&run("multilingual_en_beam5")["ids"]);
+    assert_ne!(
+        expected,
+        ids(&run("multilingual_en_beam1")["ids"]),
+        "beam differs from greedy"
+    );
+    assert_eq!(got[0], expected);
+}
+
 #[test]
 fn bad_inputs_are_clear_errors() {
     let (dir, model) = imported("errors");
