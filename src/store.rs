@@ -182,6 +182,34 @@ pub fn save_weights<B: Backend, M: Module<B>>(model: &M, path: &Path) -> Result<
     crate::fsutil::commit(&tmp, path).map_err(|err| write_err(err.to_string()))
 }
 
+/// Write float32 tensors `(name, shape, values)` to a safetensors file as given (names in
+/// this module's PyTorch layout): what the importers stage before [`load_weights`] checks them.
+pub fn write_named_tensors(
+    path: &Path,
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+) -> Result<(), StoreError> {
+    let failed = |message: String| StoreError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, shape, values)| {
+            let data = values.iter().flat_map(|x| x.to_le_bytes()).collect();
+            (name.clone(), shape.clone(), data)
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(name, shape, data)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
+                .map(|view| (name.clone(), view))
+                .map_err(|e| failed(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    safetensors::serialize_to_file(views, None, path).map_err(|e| failed(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,32 +268,4 @@ mod tests {
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-/// Write float32 tensors `(name, shape, values)` to a safetensors file as given (names in
-/// this module's PyTorch layout): what the importers stage before [`load_weights`] checks them.
-pub fn write_named_tensors(
-    path: &Path,
-    tensors: &[(String, Vec<usize>, Vec<f32>)],
-) -> Result<(), StoreError> {
-    let failed = |message: String| StoreError::Write {
-        path: path.to_path_buf(),
-        message,
-    };
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-        .iter()
-        .map(|(name, shape, values)| {
-            let data = values.iter().flat_map(|x| x.to_le_bytes()).collect();
-            (name.clone(), shape.clone(), data)
-        })
-        .collect();
-    let views = bytes
-        .iter()
-        .map(|(name, shape, data)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
-                .map(|view| (name.clone(), view))
-                .map_err(|e| failed(e.to_string()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    safetensors::serialize_to_file(views, None, path).map_err(|e| failed(e.to_string()))
 }

@@ -87,7 +87,7 @@ pub fn transcribe(backend: BackendChoice, args: TranscribeArgs) -> Result<()> {
         };
         let mut out = std::io::stdout().lock();
         let mut failed = None;
-        Transcriber::new(&model, device.clone())
+        Transcriber::new(&model, device)
             .files_each(&args.files, &options, &mut |t| {
                 let line = if args.json {
                     serde_json::to_string(&t).expect("a transcript serialises")
