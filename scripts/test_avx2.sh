@@ -36,5 +36,6 @@ run() {
 run "$backends" simd_level
 run "$backends" pytorch_fixtures_pass_on_flex log_softmax_on_flex exp_on_flex
 run "$suite" pytorch_parity nonautoregressive::ctc_loss marian::teacher_forced marian::greedy \
-    marian::beam_search "$@"
+    marian::beam_search speech::log_mel speech::encoder_output speech::every_steps \
+    speech::greedy_outputs speech::beam_outputs "$@"
 echo "AVX2 path: all passed"
