@@ -83,7 +83,7 @@ pub fn greedy_ensemble<B: Backend>(
 ///
 /// # Shapes
 /// - `log_probs`: `[rows, vocab]`
-fn best_tokens<B: Backend>(log_probs: Tensor<B, 2>) -> Vec<(usize, f32)> {
+pub(crate) fn best_tokens<B: Backend>(log_probs: Tensor<B, 2>) -> Vec<(usize, f32)> {
     let (values, vocab) = super::step::to_host(log_probs);
     values
         .chunks(vocab)

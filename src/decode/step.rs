@@ -78,12 +78,7 @@ impl<'a, B: Backend> Stepper<'a, B> {
         assert!(!members.is_empty(), "an ensemble has at least one member");
         assert_eq!(members.len(), memories.len(), "one memory per member");
         let device = src_padding.device();
-        let vocab = members[0].0.tgt_vocab_size();
-        let mut bias = vec![0.0f32; vocab];
-        for &id in forbidden {
-            bias[id] = f32::NEG_INFINITY;
-        }
-        let forbidden = Tensor::<B, 3>::from_data(TensorData::new(bias, [1, 1, vocab]), &device);
+        let forbidden = forbidden_bias(members[0].0.tgt_vocab_size(), forbidden, &device);
         let total: f32 = members.iter().map(|(_, w)| w).sum();
         let [rows, _] = src_padding.dims();
         Self {
@@ -115,12 +110,7 @@ impl<'a, B: Backend> Stepper<'a, B> {
     /// Whisper's blank and end of text).
     pub fn set_forbidden(&mut self, ids: &[usize]) {
         let [_, _, vocab] = self.forbidden.dims();
-        let mut bias = vec![0.0f32; vocab];
-        for &id in ids {
-            bias[id] = f32::NEG_INFINITY;
-        }
-        let device = self.forbidden.device();
-        self.forbidden = Tensor::from_data(TensorData::new(bias, [1, 1, vocab]), &device);
+        self.forbidden = forbidden_bias(vocab, ids, &self.forbidden.device());
     }
 
     /// The longest output every member can position.
@@ -214,6 +204,15 @@ impl<'a, B: Backend> Stepper<'a, B> {
         // model's own log-probabilities, not renormalised over the allowed tokens.
         (sum + self.forbidden.clone()).reshape([rows, vocab])
     }
+}
+
+/// `[1, 1, vocab]`: `-inf` at `ids`, 0 elsewhere.
+fn forbidden_bias<B: Backend>(vocab: usize, ids: &[usize], device: &B::Device) -> Tensor<B, 3> {
+    let mut bias = vec![0.0f32; vocab];
+    for &id in ids {
+        bias[id] = f32::NEG_INFINITY;
+    }
+    Tensor::from_data(TensorData::new(bias, [1, 1, vocab]), device)
 }
 
 /// How [`Stepper::keep`] moves the encoder-side state when rows move.

@@ -136,7 +136,12 @@ impl Ct2Model {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&bytes).map_err(|e| match e {
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Read a `model.bin` held in memory; `path` names it in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, Ct2Error> {
+        Self::parse(bytes).map_err(|e| match e {
             ParseError::Version(version) => Ct2Error::Version {
                 path: path.to_path_buf(),
                 version,

@@ -17,9 +17,10 @@ use super::mel::{self, WINDOW_FRAMES};
 use super::whisper::WhisperModel;
 use crate::decode::beam::{LogProbRows, Scorer};
 use crate::decode::ct2_beam::{ct2_beam_search, Ct2BeamConfig};
+use crate::decode::greedy::best_tokens;
 use crate::decode::step::{to_host, Stepper};
 use burn::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Why a transcription failed.
 #[derive(Debug, thiserror::Error)]
@@ -326,21 +327,11 @@ impl<'a, B: Backend> Transcriber<'a, B> {
             &self.device,
         );
         for step in 0..max_new {
-            let (values, vocab) = to_host(stepper.next_log_probs(input));
+            let best = best_tokens(stepper.next_log_probs(input)); // per row: (token, log-prob)
             if step == 0 {
                 stepper.set_forbidden(&settings.suppress_ids);
             }
-            for (r, row) in values.chunks(vocab).enumerate() {
-                let (id, lp) =
-                    row.iter()
-                        .enumerate()
-                        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-                            if v > best.1 {
-                                (i, v)
-                            } else {
-                                best
-                            }
-                        });
+            for (r, &(id, lp)) in best.iter().enumerate() {
                 let hyp = &mut out[live[r]];
                 hyp.1 += lp as f64;
                 if id == settings.eot {
@@ -421,15 +412,4 @@ impl<B: Backend> Scorer for WhisperScorer<'_, '_, B> {
         let (flat, vocab) = to_host(log_probs);
         LogProbRows::new(flat, vocab)
     }
-}
-
-/// Transcribe one file with default options (greedy, English).
-pub fn transcribe_file<B: Backend>(
-    model: &WhisperModel<B>,
-    path: &Path,
-    device: &B::Device,
-) -> Result<Transcript, TranscribeError> {
-    let mut out = Transcriber::new(model, device.clone())
-        .files(&[path.to_path_buf()], &TranscribeOptions::default())?;
-    Ok(out.remove(0))
 }

@@ -374,18 +374,11 @@ const SCALARS: &[(&str, Option<f32>)] = &[
 pub fn import(paths: &[PathBuf], out: &Path) -> Result<WhisperSettings, WhisperError> {
     let sources = gather(paths)?;
     let bin_path = PathBuf::from(&sources.origin).join("model.bin");
-    let staged = out.join("model.bin.staging");
     std::fs::create_dir_all(out).map_err(|source| WhisperError::Io {
         path: out.to_path_buf(),
         source,
     })?;
-    std::fs::write(&staged, &sources.model_bin).map_err(|source| WhisperError::Io {
-        path: staged.clone(),
-        source,
-    })?;
-    let read = Ct2Model::read(&staged);
-    let _ = std::fs::remove_file(&staged);
-    let mut ct2 = read.map_err(|e| match e {
+    let mut ct2 = Ct2Model::from_bytes(&sources.model_bin, &bin_path).map_err(|e| match e {
         Ct2Error::Malformed { reason, .. } => WhisperError::Malformed {
             path: bin_path.clone(),
             reason: format!("not a CTranslate2 model file: {reason}"),
