@@ -911,3 +911,53 @@ fn batch_flags_override_the_presets_token_budget() {
     ]);
     assert_fails_with(&out, "cannot be used with");
 }
+
+/// `attention` on a speech model draws the cross attention over an audio file; on a text-only
+/// kind of attention it says what a speech model can draw.
+#[test]
+fn attention_on_a_speech_model_writes_the_picture() {
+    let dir = temp_dir("speech-attention");
+    let whisper = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/whisper");
+    let model = dir.join("model");
+    let out = seq2seq(&[
+        "import-whisper",
+        whisper.join("tiny-random").to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = dir.join("jfk.png");
+    let audio = whisper.join("jfk_3s.wav");
+    let out = seq2seq(&[
+        "attention",
+        "--model",
+        model.to_str().unwrap(),
+        audio.to_str().unwrap(),
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("over 3.0 s of audio"));
+    let img = image::open(&png).unwrap();
+    assert!(img.width() > 300 && img.height() > 160);
+    let out = seq2seq(&[
+        "attention",
+        "--model",
+        model.to_str().unwrap(),
+        audio.to_str().unwrap(),
+        "--out",
+        png.to_str().unwrap(),
+        "--kind",
+        "encoder",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--kind cross or all"));
+}

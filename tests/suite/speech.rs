@@ -359,3 +359,44 @@ fn whisper_tiny_en_transcribes_jfk_as_ctranslate2() {
         "And so my fellow Americans ask not what your country can do for you, ask what you can do for your country."
     );
 }
+
+/// The tutorial's picture: the cross attention of the greedy output over the audio. Each row
+/// is a distribution over the 1,500 encoder positions, of which the 3 s of audio are the first
+/// 150 (20 ms each); the fixture's alignment heads are both heads of the last layer, so their
+/// mean is that layer's mean.
+#[test]
+fn cross_attention_over_the_audio_follows_the_greedy_output() {
+    use seq2seq::speech::attention::speech_attention;
+    use seq2seq::speech::attention_plot::{render_speech_attention, SpeechPanels};
+    let (_dir, model) = imported("attention");
+    assert_eq!(model.settings.alignment_heads, [[1, 0], [1, 1]]);
+    let options = TranscribeOptions {
+        language: Some("en".into()),
+        ..Default::default()
+    };
+    let samples = jfk_3s();
+    let att = speech_attention(&model, &samples, &options, &Default::default()).unwrap();
+    let greedy = transcribe(&model, vec![samples], &options).remove(0);
+    assert_eq!(
+        att.tokens.len(),
+        greedy.len() + 1,
+        "a row per token and the end"
+    );
+    assert_eq!(att.tokens.last().unwrap(), "<|endoftext|>");
+    assert_eq!((att.mel.len(), att.mel[0].len()), (80, 300));
+    assert_eq!(att.layers.len(), 2);
+    for layer in &att.layers {
+        assert_eq!((layer.len(), layer[0].len()), (greedy.len() + 1, 150));
+        for row in layer {
+            let sum: f32 = row.iter().sum();
+            assert!(row.iter().all(|&w| w >= 0.0) && sum <= 1.0 + 1e-5, "{sum}");
+        }
+    }
+    assert_eq!(att.alignment, att.layers[1]);
+    let img = render_speech_attention(&att, SpeechPanels::All);
+    let (narrow, wide) = (
+        render_speech_attention(&att, SpeechPanels::Alignment),
+        img.height(),
+    );
+    assert!(narrow.height() < wide && narrow.width() >= 300);
+}

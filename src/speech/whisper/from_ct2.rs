@@ -66,6 +66,11 @@ pub(super) fn decoding(sources: &Sources, vocab: usize) -> Result<Decoding, Whis
         suppress_ids: ids("suppress_ids")?,
         suppress_ids_begin: ids("suppress_ids_begin")?,
         lang_ids: ids("lang_ids")?,
+        alignment_heads: super::pairs(
+            sources.config.get("alignment_heads"),
+            "alignment_heads",
+            &path,
+        )?,
         multilingual: match &sources.vocabulary {
             Some(tokens) => tokens.iter().any(String::is_empty),
             None => vocab >= 51_865,

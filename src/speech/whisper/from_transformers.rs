@@ -387,6 +387,7 @@ fn decoding(sources: &Sources, vocab: usize) -> Result<Decoding, WhisperError> {
         suppress_ids: ids("suppress_tokens")?,
         suppress_ids_begin: ids("begin_suppress_tokens")?,
         lang_ids,
+        alignment_heads: super::pairs(get("alignment_heads"), "alignment_heads", &config_path)?,
         multilingual,
         specials,
         config_path,

@@ -86,6 +86,11 @@ pub struct WhisperSettings {
     pub suppress_ids_begin: Vec<usize>,
     /// Longest decoder sequence, prompt included (the decoder's positions: 448).
     pub max_length: usize,
+    /// The cross-attention heads that follow the audio in time, `[decoder layer, head]`
+    /// (`alignment_heads`, what Whisper's word timestamps read; `seq2seq attention` draws
+    /// them). Empty when the files do not say.
+    #[serde(default)]
+    pub alignment_heads: Vec<[usize; 2]>,
     /// Where it was imported from.
     pub source: String,
 }
@@ -422,11 +427,28 @@ struct Decoding {
     suppress_ids_begin: Vec<usize>,
     /// The language tokens (`<|en|>`, ...).
     lang_ids: Vec<usize>,
+    /// `[decoder layer, head]` pairs.
+    alignment_heads: Vec<[usize; 2]>,
     multilingual: bool,
     /// Special tokens the config names by id, to be checked against the tokenizer.
     specials: Vec<(&'static str, usize)>,
     /// The file they come from (for errors).
     config_path: PathBuf,
+}
+
+/// `[layer, head]` pairs (the value of `key` in a JSON config); absent or null is empty.
+fn pairs(
+    value: Option<&serde_json::Value>,
+    key: &str,
+    path: &Path,
+) -> Result<Vec<[usize; 2]>, WhisperError> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| WhisperError::Malformed {
+            path: path.to_path_buf(),
+            reason: format!("{key}: {e} (expected [[layer, head], ...])"),
+        }),
+    }
 }
 
 /// A list of token ids under `key` in a JSON config; absent or null is empty.
@@ -626,6 +648,16 @@ fn settings_from(
         }
     }
     let max_length = model.decoder_max_len.unwrap_or(model.max_len);
+    if let Some([layer, head]) = decoding
+        .alignment_heads
+        .iter()
+        .find(|[l, h]| *l >= model.n_decoder_layers || *h >= model.n_heads)
+    {
+        return Err(malformed(format!(
+            "alignment head [{layer}, {head}] is outside the {} decoder layers of {} heads",
+            model.n_decoder_layers, model.n_heads
+        )));
+    }
     for (key, list) in [
         ("suppressed tokens", &decoding.suppress_ids),
         (
@@ -649,6 +681,7 @@ fn settings_from(
         suppress_ids: decoding.suppress_ids,
         suppress_ids_begin: decoding.suppress_ids_begin,
         max_length,
+        alignment_heads: decoding.alignment_heads,
         source: origin.to_string(),
         model,
     })
