@@ -6,6 +6,7 @@ pub mod g2p;
 pub mod inference;
 pub mod pytorch;
 pub mod reference;
+pub mod speech;
 
 use crate::data::batcher::EncodedPair;
 use crate::data::{Seq2SeqBatch, Seq2SeqBatcher};

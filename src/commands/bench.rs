@@ -106,6 +106,30 @@ pub struct BenchArgs {
     /// transformers gets them as torch's threads.
     #[arg(long, default_value_t = 2)]
     pub infer_threads: usize,
+    /// Speech row: an imported Whisper model (`seq2seq import-whisper`) whose transcription is
+    /// timed against CTranslate2 on the faster-whisper directory it came from (its
+    /// `whisper.json` source, or --speech-reference). Without it the row is skipped.
+    #[arg(long)]
+    pub speech_model: Option<PathBuf>,
+    /// The faster-whisper (CTranslate2) directory for the speech row's reference side.
+    #[arg(long)]
+    pub speech_reference: Option<PathBuf>,
+    /// Audio files of the speech row (default: data/speech/jfk.wav and the LibriVox
+    /// sentences, from scripts/fetch_whisper.sh).
+    #[arg(long, num_args = 1..)]
+    pub speech_files: Vec<PathBuf>,
+    /// Beam sizes of the speech row.
+    #[arg(long, value_delimiter = ',', default_value = "1,5")]
+    pub speech_beams: Vec<usize>,
+    /// Windows decoded together on both sides.
+    #[arg(long, default_value_t = 4)]
+    pub speech_batch: usize,
+    /// Measurements per side and beam, alternating; the medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub speech_rounds: usize,
+    /// Only the speech row.
+    #[arg(long)]
+    pub speech_only: bool,
     /// Skip the inference section's peak memory (each row decoded again by a child
     /// `seq2seq infer --stats`, so that the figure is the row's alone).
     #[arg(long)]
@@ -308,6 +332,86 @@ fn read_inputs(path: &std::path::Path, n: usize) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The speech row: prints its table and returns its JSON.
+fn bench_speech(backend: BackendChoice, args: &BenchArgs) -> Result<serde_json::Value> {
+    use clap::ValueEnum;
+    let model = args
+        .speech_model
+        .clone()
+        .context("the speech row needs --speech-model (a directory written by import-whisper)")?;
+    let settings: seq2seq::speech::WhisperSettings = serde_json::from_str(
+        &std::fs::read_to_string(model.join(seq2seq::speech::whisper::SETTINGS_FILE))
+            .with_context(|| format!("{} is not a speech model", model.display()))?,
+    )
+    .with_context(|| format!("cannot read {}'s settings", model.display()))?;
+    let reference = match &args.speech_reference {
+        Some(dir) => Some(dir.clone()),
+        None if args.no_ctranslate2 => None,
+        None => {
+            let source = PathBuf::from(&settings.source);
+            anyhow::ensure!(
+                source.join("model.bin").is_file(),
+                "no CTranslate2 model for the reference side: {} was imported from {}, which holds no model.bin (give --speech-reference, or --no-ctranslate2)",
+                model.display(),
+                settings.source
+            );
+            Some(source)
+        }
+    };
+    let files = if args.speech_files.is_empty() {
+        let dir = PathBuf::from("data/speech");
+        let mut files = vec![dir.join("jfk.wav")];
+        let mut librivox: Vec<PathBuf> = std::fs::read_dir(dir.join("librivox"))
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|e| e == "wav"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        librivox.sort();
+        files.extend(librivox);
+        anyhow::ensure!(
+            files[0].is_file(),
+            "no audio for the speech row: run scripts/fetch_whisper.sh, or give --speech-files"
+        );
+        files
+    } else {
+        args.speech_files.clone()
+    };
+    anyhow::ensure!(
+        args.speech_beams.iter().all(|&b| b >= 1),
+        "--speech-beams: beam sizes start at 1 (greedy)"
+    );
+    let backend_name = backend
+        .to_possible_value()
+        .context("the backend has no command-line name")?;
+    let bench = seq2seq::bench::speech::SpeechBench {
+        program: std::env::current_exe().context("cannot find this binary")?,
+        program_args: vec!["--backend".into(), backend_name.get_name().into()],
+        model,
+        reference,
+        python: args.python.clone(),
+        files,
+        beams: args.speech_beams.clone(),
+        batch: args.speech_batch.max(1),
+        threads: args.infer_threads.max(1),
+        rounds: args.speech_rounds.max(1),
+    };
+    let rows = bench.run().map_err(anyhow::Error::msg)?;
+    print!("{}", seq2seq::bench::speech::table(&rows));
+    for row in &rows {
+        for path in &row.differ {
+            println!("  beam {}: {} differs", row.beam, path.display());
+        }
+    }
+    Ok(serde_json::json!({
+        "threads": bench.threads,
+        "batch": bench.batch,
+        "rounds": bench.rounds,
+        "rows": rows,
+    }))
+}
+
 /// The inference section: prints its table and returns its JSON.
 fn bench_inference(backend: BackendChoice, args: &BenchArgs) -> Result<serde_json::Value> {
     use seq2seq::bench::inference;
@@ -423,6 +527,13 @@ fn write_json(path: &std::path::Path, report: &serde_json::Value) -> Result<()> 
 }
 
 pub fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
+    if args.speech_only {
+        let speech = bench_speech(backend, &args)?;
+        if let Some(path) = &args.json {
+            write_json(path, &serde_json::json!({ "speech": speech }))?;
+        }
+        return Ok(());
+    }
     if args.infer_only {
         let inference = bench_inference(backend, &args)?;
         if let Some(path) = &args.json {
@@ -573,8 +684,20 @@ pub fn bench(backend: BackendChoice, args: BenchArgs) -> Result<()> {
             }
         }
     };
+    let speech = if args.quick || args.speech_model.is_none() {
+        None
+    } else {
+        match bench_speech(backend, &args) {
+            Ok(report) => Some(report),
+            Err(err) => {
+                eprintln!("warning: speech row skipped: {err:#}");
+                None
+            }
+        }
+    };
     if let Some(path) = &args.json {
         let report = serde_json::json!({
+            "speech": speech,
             "config": config,
             "seq2seq": ours,
             "pytorch": theirs,

@@ -75,6 +75,10 @@ pub struct TranscribeArgs {
     /// One JSON object per file (path, text, seconds, tokens) instead of one line of text.
     #[arg(long)]
     json: bool,
+    /// Print a summary to standard error at the end: files, seconds of audio, seconds taken
+    /// after the model loaded (reading, features, decoding), real-time factor, peak memory.
+    #[arg(long)]
+    stats: bool,
 }
 
 pub fn transcribe(backend: BackendChoice, args: TranscribeArgs) -> Result<()> {
@@ -89,8 +93,10 @@ pub fn transcribe(backend: BackendChoice, args: TranscribeArgs) -> Result<()> {
         };
         let mut out = std::io::stdout().lock();
         let mut failed = None;
+        let (start, mut audio_seconds) = (std::time::Instant::now(), 0.0);
         Transcriber::new(&model, device)
             .files_each(&args.files, &options, &mut |t| {
+                audio_seconds += t.seconds;
                 let line = if args.json {
                     serde_json::to_string(&t).expect("a transcript serialises")
                 } else {
@@ -103,6 +109,17 @@ pub fn transcribe(backend: BackendChoice, args: TranscribeArgs) -> Result<()> {
             .context("cannot transcribe")?;
         if let Some(e) = failed {
             return Err(e).context("cannot write the transcripts");
+        }
+        if args.stats {
+            eprintln!(
+                "{}",
+                seq2seq::bench::speech::stats_line(
+                    args.files.len(),
+                    audio_seconds,
+                    start.elapsed().as_secs_f64(),
+                    seq2seq::bench::peak_rss_mb()
+                )
+            );
         }
     });
     Ok(())

@@ -57,6 +57,12 @@ impl ActivationOps<Flex> for Flex {
     }
 
     fn gelu(tensor: FloatTensor<Flex>) -> FloatTensor<Flex> {
+        // seq2seq patch: f32 through the vectorized erf (`simd/erf.rs`), split over rayon's
+        // threads, not libm's `erff` per element on one thread.
+        #[cfg(feature = "simd")]
+        if tensor.dtype() == DType::F32 {
+            return gelu_f32(tensor);
+        }
         // 0.5 * x * (1 + erf(x / sqrt(2)))
         use crate::ops::unary::{erf_f32, erf_f64};
         let sqrt2_f32: f32 = core::f32::consts::SQRT_2;
@@ -253,6 +259,30 @@ pub(crate) fn rows_in_place_f32(
         rows(storage, last);
     }
     Ok(tensor)
+}
+
+/// seq2seq patch: exact GELU of an f32 tensor through `simd::erf`, in place in chunks of
+/// 16K values over rayon's threads when the tensor is unique and contiguous, else into a new
+/// contiguous buffer.
+#[cfg(feature = "simd")]
+fn gelu_f32(tensor: FlexTensor) -> FlexTensor {
+    let tensor = unique_contiguous(tensor);
+    let tensor = match rows_in_place_f32(tensor, 1 << 14, 1, |xs, _| {
+        crate::simd::erf::gelu_inplace_f32(xs)
+    }) {
+        Ok(done) => return done,
+        Err(tensor) => tensor,
+    };
+    let n = tensor.layout().num_elements();
+    let start = tensor.layout().start_offset();
+    let src: &[f32] = tensor.storage();
+    let mut out = alloc::vec![0.0f32; n];
+    crate::simd::erf::gelu_into_f32(&src[start..start + n], &mut out);
+    FlexTensor::new(
+        Bytes::from_elems(out),
+        Layout::contiguous(tensor.layout().shape().clone()),
+        DType::F32,
+    )
 }
 
 /// seq2seq patch: `tensor` made contiguous without keeping a second handle on its buffer, so

@@ -22,7 +22,7 @@ use num_traits::Float;
 
 /// `exp(x)` by the vectorizable formula, for one element.
 #[inline(always)]
-fn exp_one(x: f32) -> f32 {
+pub(crate) fn exp_one(x: f32) -> f32 {
     const LOG2E: f32 = core::f32::consts::LOG2_E;
     // ln 2 in two parts: n * LN2_HI is exact for the n that occur.
     const LN2_HI: f32 = 0.693_359_4;

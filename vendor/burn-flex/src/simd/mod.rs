@@ -17,6 +17,10 @@ pub mod kernels;
 #[cfg(feature = "simd")]
 pub mod exp;
 
+// seq2seq patch: vectorized f32 erf and exact GELU
+#[cfg(feature = "simd")]
+pub mod erf;
+
 // SIMD-aligned memory allocation
 #[cfg(feature = "simd")]
 pub mod aligned;
