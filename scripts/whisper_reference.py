@@ -378,6 +378,17 @@ def cmd_transcribe(args):
         prompt = vocab.prompt("en", args.task)
     beams = [int(b) for b in args.beams.split(",")]
     items = collect_inputs(args)
+    done, kept = set(), []
+    if args.resume and os.path.exists(args.out):
+        with open(args.out, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    done.add(json.loads(line)["id"])
+                except (ValueError, KeyError):
+                    break  # a line cut off by an interrupted run: redo it and what follows
+                kept.append(line if line.endswith("\n") else line + "\n")
+        items = [it for it in items if it[0] not in done]
+        print(f"--resume: {len(done)} files already in {args.out}, {len(items)} to go", file=sys.stderr)
     if not items:
         sys.exit("whisper_reference: nothing to transcribe (--sets or --inputs)")
 
@@ -394,7 +405,10 @@ def cmd_transcribe(args):
     # File by file (every window of a file, then the next beam), each line written as soon as
     # it is done; the seconds are those of the generate calls alone, summed per beam.
     seconds = {b: 0.0 for b in beams}
-    with open(args.out, "w", encoding="utf-8") as out:
+    if done:
+        with open(args.out, "w", encoding="utf-8") as f:  # the whole lines, then append
+            f.writelines(kept)
+    with open(args.out, "a" if done else "w", encoding="utf-8") as out:
         for k, (uid, path, ref) in enumerate(items):
             row = dict(id=uid, path=os.path.relpath(path, args.speech_dir) if path.startswith(args.speech_dir) else path,
                        input=notes[k], reference=ref, prompt=prompt, feature_mode=args.mode)
@@ -744,6 +758,8 @@ def main():
     s.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
     s.add_argument("--mode", choices=["whisper", "faster-whisper"], default="whisper")
     s.add_argument("--out", required=True)
+    s.add_argument("--resume", action="store_true",
+                   help="skip the files already in --out (an interrupted run) and append the rest")
 
     args = p.parse_args()
     {"features": cmd_features, "inspect": cmd_inspect, "fixture": cmd_fixture,
