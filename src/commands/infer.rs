@@ -86,6 +86,11 @@ fn infer_record(
     match (answers, json) {
         (Err(err), true) => serde_json::json!({ "input": input, "error": err }).to_string(),
         (Err(_), false) => String::new(),
+        // An empty (or blank) line: an empty output line, as Marian and CTranslate2 give.
+        (Ok(answers), true) if answers.is_empty() => {
+            serde_json::json!({ "input": input, "empty": true, "answers": [] }).to_string()
+        }
+        (Ok(answers), false) if answers.is_empty() => String::new(),
         (Ok(answers), true) => serde_json::json!({
             "input": input,
             "answers": answers
@@ -108,7 +113,8 @@ fn infer_record(
 }
 
 /// The answers to `inputs` (lines `first_line + 1 ..` of the input): the lexicon's first,
-/// then the model's. An input that cannot be decoded gets its error (also printed to stderr).
+/// then the model's; none for an empty or blank line (an empty output line). An input that
+/// cannot be decoded gets its error (also printed to stderr).
 #[allow(clippy::too_many_arguments)]
 fn answer<B: burn::prelude::Backend>(
     predictor: &Predictor<B>,
@@ -125,6 +131,10 @@ fn answer<B: burn::prelude::Backend>(
     let mut answers: Vec<Result<Vec<Answer>, String>> = Vec::with_capacity(inputs.len());
     let mut pending: Vec<(usize, Vec<usize>)> = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
+        if input.as_ref().is_ok_and(|text| text.trim().is_empty()) {
+            answers.push(Ok(Vec::new()));
+            continue;
+        }
         let listed: Vec<Answer> = input
             .as_ref()
             .ok()
