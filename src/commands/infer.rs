@@ -32,6 +32,11 @@ pub struct InferArgs {
     /// peak resident memory (what `bench` reads to give each decoding row its peak).
     #[arg(long)]
     pub stats: bool,
+    /// Cut each line into sentences at Unicode sentence boundaries (UAX #29), decode them with
+    /// the other lines' sentences, and join their outputs back on the line's one output line:
+    /// paragraphs for a model trained on sentences. One output per line (no --nbest).
+    #[arg(long)]
+    pub split_sentences: bool,
     /// Inputs; without any, lines are read from standard input.
     pub text: Vec<String>,
 }
@@ -112,7 +117,7 @@ fn infer_record(
     }
 }
 
-/// The answers to `inputs` (lines `first_line + 1 ..` of the input): the lexicon's first,
+/// The answers to `inputs` (`lines[i]`: the input line of input `i`, from 1): the lexicon's first,
 /// then the model's; none for an empty or blank line (an empty output line). An input that
 /// cannot be decoded gets its error (also printed to stderr).
 #[allow(clippy::too_many_arguments)]
@@ -120,7 +125,7 @@ fn answer<B: burn::prelude::Backend>(
     predictor: &Predictor<B>,
     lexicon: Option<&seq2seq::lexicon::Lexicon>,
     inputs: &[Result<String, String>],
-    first_line: usize,
+    lines: &[usize],
     from_stdin: bool,
     args: &InferArgs,
     decoding: &seq2seq::decode::Decoding,
@@ -164,7 +169,7 @@ fn answer<B: burn::prelude::Backend>(
             Err(err) if listed.is_empty() => {
                 let place = match input {
                     Ok(text) if !from_stdin => format!("input {text:?}"),
-                    _ => format!("line {}", first_line + i + 1),
+                    _ => format!("line {}", lines[i]),
                 };
                 eprintln!("error: {place}: {err}");
                 answers.push(Err(err));
@@ -192,6 +197,78 @@ fn answer<B: burn::prelude::Backend>(
     answers
 }
 
+/// [`answer`] for `--split-sentences`: every line's sentences decoded together, then each
+/// line's outputs joined in order (its score the sum of theirs). A line with a sentence that
+/// cannot be decoded gets that error; a blank line, no answers (an empty output line).
+#[allow(clippy::too_many_arguments)]
+fn answer_by_sentence<B: burn::prelude::Backend>(
+    predictor: &Predictor<B>,
+    lexicon: Option<&seq2seq::lexicon::Lexicon>,
+    inputs: &[Result<String, String>],
+    first_line: usize,
+    from_stdin: bool,
+    args: &InferArgs,
+    decoding: &seq2seq::decode::Decoding,
+) -> Vec<Result<Vec<Answer>, String>> {
+    use seq2seq::infer::sentences::{join_sentences, split_sentences};
+    // The sentences of every line, and the line each came from.
+    let (mut pieces, mut owners) = (Vec::new(), Vec::new());
+    for (i, input) in inputs.iter().enumerate() {
+        match input {
+            Ok(text) => {
+                for sentence in split_sentences(text) {
+                    pieces.push(Ok(sentence.to_string()));
+                    owners.push(i);
+                }
+            }
+            Err(err) => {
+                pieces.push(Err(err.clone()));
+                owners.push(i);
+            }
+        }
+    }
+    let lines: Vec<usize> = owners.iter().map(|&i| first_line + i + 1).collect();
+    let decoded = answer(
+        predictor, lexicon, &pieces, &lines, from_stdin, args, decoding,
+    );
+    let mut per_line: Vec<Result<Vec<Answer>, String>> =
+        (0..inputs.len()).map(|_| Ok(Vec::new())).collect();
+    let mut texts: Vec<Vec<String>> = vec![Vec::new(); inputs.len()];
+    for (&i, result) in owners.iter().zip(decoded) {
+        match (result, &mut per_line[i]) {
+            (Err(err), line @ Ok(_)) => *line = Err(err),
+            (Err(err), Err(first)) => *first = format!("{first}; {err}"),
+            (Ok(answers), Ok(line)) => {
+                if let Some(best) = answers.into_iter().next() {
+                    texts[i].push(best.text);
+                    match line.first_mut() {
+                        None => line.push(Answer {
+                            text: String::new(),
+                            source: best.source,
+                            score: best.score,
+                        }),
+                        Some(joined) => {
+                            joined.score = joined.score.zip(best.score).map(|(a, b)| a + b);
+                            if best.source != joined.source {
+                                joined.source = seq2seq::lexicon::Source::Model;
+                            }
+                        }
+                    }
+                }
+            }
+            (Ok(_), Err(_)) => {}
+        }
+    }
+    for (line, texts) in per_line.iter_mut().zip(texts) {
+        if let Ok(answers) = line {
+            if let Some(joined) = answers.first_mut() {
+                joined.text = join_sentences(&texts);
+            }
+        }
+    }
+    per_line
+}
+
 pub fn infer(backend: BackendChoice, args: InferArgs) -> Result<()> {
     use seq2seq::lexicon::Lexicon;
     use std::io::Write;
@@ -203,6 +280,10 @@ pub fn infer(backend: BackendChoice, args: InferArgs) -> Result<()> {
         }
         let decoding = args.decode.decoding(&predictor.loaded.config.generation)?;
         let nbest = decoding.nbest();
+        anyhow::ensure!(
+            nbest == 1 || !args.split_sentences,
+            "--split-sentences gives one output per line: it cannot be used with --nbest {nbest}"
+        );
         let data = &predictor.loaded.config.data;
         let lexicon = match (&args.lexicon, args.no_lexicon) {
             (_, true) => None,
@@ -228,15 +309,28 @@ pub fn infer(backend: BackendChoice, args: InferArgs) -> Result<()> {
             if inputs.is_empty() {
                 break;
             }
-            let answers = answer(
-                &predictor,
-                lexicon.as_ref(),
-                &inputs,
-                done,
-                from_stdin,
-                &args,
-                &decoding,
-            );
+            let answers = if args.split_sentences {
+                answer_by_sentence(
+                    &predictor,
+                    lexicon.as_ref(),
+                    &inputs,
+                    done,
+                    from_stdin,
+                    &args,
+                    &decoding,
+                )
+            } else {
+                let lines: Vec<usize> = (done + 1..=done + inputs.len()).collect();
+                answer(
+                    &predictor,
+                    lexicon.as_ref(),
+                    &inputs,
+                    &lines,
+                    from_stdin,
+                    &args,
+                    &decoding,
+                )
+            };
             // One output record per input line, so the output lines up with the input
             // (`paste`); an input that cannot be decoded gets an empty line and its error on
             // stderr.

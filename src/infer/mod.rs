@@ -12,6 +12,7 @@ mod attention;
 mod batches;
 mod ensemble;
 mod rescore;
+pub mod sentences;
 
 pub use attention::AttentionMaps;
 use batches::batch_ranges;

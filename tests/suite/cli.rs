@@ -1040,3 +1040,60 @@ fn bench_speech_row_times_transcription() {
         assert!(row["identical"].is_null() && row["reference"].is_null());
     }
 }
+
+/// `--split-sentences`: a paragraph is translated sentence by sentence and joined back on its
+/// line, equal to translating its sentences as lines of their own; a blank line between
+/// paragraphs stays an empty line; --nbest is refused with it.
+#[test]
+fn split_sentences_translates_paragraphs_as_their_sentences() {
+    use std::io::Write;
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("artifacts/multi30k-en-de");
+    let run = |input: &str, extra: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_seq2seq"))
+            .args(["infer", "--model"])
+            .arg(&model)
+            .args(extra)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let alone = run(
+        "A man is riding a bicycle.\nTwo dogs play in the snow.\nA woman is singing.\n",
+        &["--beam", "1"],
+    );
+    assert!(alone.status.success(), "{}", stderr(&alone));
+    let alone: Vec<String> = String::from_utf8_lossy(&alone.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    let split = run(
+        "A man is riding a bicycle. Two dogs play in the snow.\n\nA woman is singing.\n",
+        &["--beam", "1", "--split-sentences"],
+    );
+    assert!(split.status.success(), "{}", stderr(&split));
+    let stdout = String::from_utf8_lossy(&split.stdout).to_string();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout:?}");
+    assert_eq!(lines[0], format!("{} {}", alone[0], alone[1]));
+    assert!(lines[1].is_empty());
+    assert_eq!(lines[2], alone[2]);
+    let refused = run(
+        "A man.\n",
+        &["--split-sentences", "--beam", "4", "--nbest", "2"],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("--split-sentences"),
+        "{}",
+        stderr(&refused)
+    );
+}
