@@ -133,6 +133,20 @@ pub struct GenerationConfig {
     /// transformers' `forced_eos_token_id`: the last place of `max_length` is END.
     #[config(default = false)]
     pub forced_eos: bool,
+    /// A length limit relative to the source (`gnmt` rules only; [`crate::decode::LengthLimit`]):
+    /// at most `max_len_a * n + max_len_b` output tokens for `n` source tokens. Both absent:
+    /// no such limit (`max_length` and the model's positions still hold); one absent counts
+    /// as 0.
+    #[config(default = "None")]
+    pub max_len_a: Option<f64>,
+    #[config(default = "None")]
+    pub max_len_b: Option<usize>,
+    /// transformers' `repetition_penalty` ([`crate::decode::Repetition`]): 1 = none.
+    #[config(default = 1.0)]
+    pub repetition_penalty: f64,
+    /// transformers' `no_repeat_ngram_size`: 0 = none.
+    #[config(default = 0)]
+    pub no_repeat_ngram_size: usize,
 }
 
 /// Everything that defines a run.

@@ -102,6 +102,10 @@ pub struct EvalReport {
     pub decoding: Decoding,
     pub seconds: f64,
     pub items_per_second: f64,
+    /// The longest output, in characters (a repetition loop shows here first).
+    pub longest_output: usize,
+    /// Outputs that a length limit stopped before END (runaways, or limits set too tight).
+    pub unfinished: usize,
     /// References whose sources the model cannot take (symbols it never saw are decoded as
     /// `<unk>` instead and scored).
     pub skipped: Vec<Skipped>,
@@ -137,6 +141,7 @@ pub fn evaluate<B: Backend>(
     let mut stressless = stressed.then(ErrorRates::default);
     let mut skipped = Vec::new();
     let mut hyp_texts: Vec<String> = Vec::new();
+    let (mut longest_output, mut unfinished) = (0, 0);
     let mut ref_texts: Vec<Vec<String>> = Vec::new();
     let mut ids = Vec::new();
     let mut refs = Vec::new();
@@ -167,6 +172,8 @@ pub fn evaluate<B: Backend>(
                     reference.targets.iter().map(|t| strip(t)).collect();
                 stressless.add(&strip(&predictions[0].tokens), &targets);
             }
+            longest_output = longest_output.max(predictions[0].text.chars().count());
+            unfinished += usize::from(!predictions[0].finished);
             hyp_texts.push(predictions[0].text.clone());
             ref_texts.push(
                 reference
@@ -194,6 +201,8 @@ pub fn evaluate<B: Backend>(
         decoding: *decoding,
         seconds,
         items_per_second: rates.items as f64 / seconds.max(1e-9),
+        longest_output,
+        unfinished,
         skipped,
     }
 }

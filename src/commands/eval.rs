@@ -146,6 +146,10 @@ pub fn eval(backend: BackendChoice, args: EvalArgs) -> Result<()> {
                 format!(", {} skipped", report.skipped.len())
             }
         );
+        println!(
+            "longest output {} characters; {} stopped by the length limit before END",
+            report.longest_output, report.unfinished
+        );
         if let Some(stressless) = &report.stressless {
             println!(
                 "without stress: WER {:.2}%  PER {:.2}%  (stress digits removed from outputs and references)",

@@ -91,6 +91,25 @@ pub struct DecodeArgs {
     /// length_penalty, log P / len^alpha (default the model's generation config).
     #[arg(long)]
     lenpen: Option<f64>,
+    /// Length limit relative to the source (fairseq's --max-len-a, Marian's
+    /// --max-length-factor): at most A * n + B output tokens for a source of n tokens
+    /// (default: the model's generation config; the shipped translation model has 1.5 n + 10).
+    /// A translation that runs past it is a repetition loop. For models trained here; the
+    /// model's positions (config max_len) cap every output in any case.
+    #[arg(long, value_name = "A")]
+    max_len_a: Option<f64>,
+    /// The constant B of the length limit (see --max-len-a).
+    #[arg(long, value_name = "B")]
+    max_len_b: Option<usize>,
+    /// Repetition penalty (transformers' and CTranslate2's repetition_penalty): scores of
+    /// tokens already in the output are multiplied by P where negative, divided where
+    /// positive; 1 = none (default: the model's generation config).
+    #[arg(long, value_name = "P")]
+    repetition_penalty: Option<f64>,
+    /// Never repeat an N-gram of the output (transformers' no_repeat_ngram_size; 0 = allowed;
+    /// default: the model's generation config).
+    #[arg(long, value_name = "N")]
+    no_repeat_ngram: Option<usize>,
     /// Inputs decoded together.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
@@ -104,7 +123,18 @@ impl DecodeArgs {
     pub fn decoding(&self, generation: &seq2seq::config::GenerationConfig) -> Result<Decoding> {
         anyhow::ensure!(self.batch_size >= 1, "--batch-size must be at least 1");
         anyhow::ensure!(self.threads != Some(0), "--threads must be at least 1");
-        Decoding::from_generation(generation, self.beam, self.nbest, self.lenpen)
+        let mut generation = generation.clone();
+        if self.max_len_a.is_some() || self.max_len_b.is_some() {
+            generation.max_len_a = self.max_len_a.or(generation.max_len_a);
+            generation.max_len_b = self.max_len_b.or(generation.max_len_b);
+        }
+        if let Some(p) = self.repetition_penalty {
+            generation.repetition_penalty = p;
+        }
+        if let Some(n) = self.no_repeat_ngram {
+            generation.no_repeat_ngram_size = n;
+        }
+        Decoding::from_generation(&generation, self.beam, self.nbest, self.lenpen)
             .context("invalid decoding options")
     }
 }

@@ -125,7 +125,43 @@ pub fn beam_search<S: Scorer>(
     n_inputs: usize,
     config: &BeamConfig,
 ) -> Vec<Vec<Hypothesis>> {
+    beam_search_limited(scorer, &vec![config.max_steps; n_inputs], config)
+}
+
+/// [`beam_search`] with a length limit per input (`limits[i]` tokens for input `i`, at most
+/// `config.max_steps`; a limit relative to the source's length, [`super::LengthLimit`]): an
+/// input's live hypotheses are cut off, unfinished, at its limit.
+///
+/// An input is done as soon as its `nbest` best finished hypotheses cannot be beaten by any
+/// live one within its limit: log-probabilities only fall as tokens are added, but the length
+/// penalty's divisor grows with length, so a live hypothesis of log-probability `lp` can
+/// score at most `lp` over the divisor of the longest output the limit allows (`lp` itself
+/// without a penalty). The same bound as fairseq's and transformers' (`early_stopping =
+/// "never"`) for a penalty that rewards length; what it returns is what running every beam
+/// to the limit would return (tested against that on hand-written scorers).
+pub fn beam_search_limited<S: Scorer>(
+    scorer: &mut S,
+    limits: &[usize],
+    config: &BeamConfig,
+) -> Vec<Vec<Hypothesis>> {
+    search(scorer, limits, config, true)
+}
+
+/// The search; `stop_early` false runs every input's beams to its limit (what the stopping
+/// bound is tested against).
+fn search<S: Scorer>(
+    scorer: &mut S,
+    limits: &[usize],
+    config: &BeamConfig,
+    stop_early: bool,
+) -> Vec<Vec<Hypothesis>> {
+    let n_inputs = limits.len();
+    let limits: Vec<usize> = limits
+        .iter()
+        .map(|&l| l.min(config.max_steps).max(1))
+        .collect();
     let k = config.beam.max(1);
+    let nbest = config.nbest.clamp(1, k);
     let mut live: Vec<Live> = (0..n_inputs)
         .map(|input| Live {
             input,
@@ -134,13 +170,11 @@ pub fn beam_search<S: Scorer>(
         })
         .collect();
     let mut finished: Vec<Vec<Hypothesis>> = vec![Vec::new(); n_inputs];
-    let mut done = vec![false; n_inputs];
     let mut parents: Option<Vec<usize>> = None;
 
-    for _ in 0..config.max_steps.max(1) {
-        if live.is_empty() {
-            break;
-        }
+    let mut step = 0;
+    while !live.is_empty() {
+        step += 1;
         let prefixes: Vec<Vec<usize>> = live.iter().map(|l| l.prefix.clone()).collect();
         let next = scorer.next_log_probs(&prefixes, parents.as_deref());
         let mut new_live: Vec<Live> = Vec::with_capacity(live.len() * k);
@@ -188,9 +222,9 @@ pub fn beam_search<S: Scorer>(
                     new_parents.push(row);
                 }
             }
-            // Done when k hypotheses have finished and no live one can still beat the k-th:
-            // log-probabilities only fall, but the length penalty's divisor grows, so a live
-            // hypothesis is bounded by its log-probability over the largest divisor.
+            // Done when `nbest` hypotheses have finished and no live one can still beat the
+            // nbest-th (the bound of `beam_search_limited`), or at the input's limit, where
+            // its live hypotheses are cut off unfinished.
             let kept = new_live.len() - kept_from;
             let best_alive = new_live[kept_from..]
                 .iter()
@@ -199,12 +233,24 @@ pub fn beam_search<S: Scorer>(
             let bound = if config.lenpen == 0.0 {
                 best_alive
             } else {
-                config.score(best_alive, config.max_steps + 1)
+                config.score(best_alive, limits[input] + 1)
             };
             let list = &mut finished[input];
             list.sort_by(|a, b| b.score.total_cmp(&a.score));
-            if kept == 0 || (list.len() >= k && list[k - 1].score >= bound) {
-                done[input] = true;
+            let beaten = stop_early && list.len() >= nbest && list[nbest - 1].score >= bound;
+            if kept == 0 || beaten || step >= limits[input] {
+                if !beaten {
+                    for l in &new_live[kept_from..] {
+                        let tokens = l.prefix[1..].to_vec();
+                        let score = config.score(l.log_prob, tokens.len());
+                        list.push(Hypothesis {
+                            tokens,
+                            log_prob: l.log_prob,
+                            score,
+                            finished: false,
+                        });
+                    }
+                }
                 // Its rows leave the batch.
                 new_live.truncate(kept_from);
                 new_parents.truncate(kept_from);
@@ -213,17 +259,6 @@ pub fn beam_search<S: Scorer>(
         }
         live = new_live;
         parents = Some(new_parents);
-    }
-    // Inputs cut off by the length limit keep their live beams as unfinished hypotheses.
-    for l in live {
-        let tokens = l.prefix[1..].to_vec();
-        let score = config.score(l.log_prob, tokens.len());
-        finished[l.input].push(Hypothesis {
-            tokens,
-            log_prob: l.log_prob,
-            score,
-            finished: false,
-        });
     }
     for list in &mut finished {
         list.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -548,5 +583,167 @@ mod tests {
         );
         assert_eq!(result.len(), 3);
         assert!(result.iter().all(|r| r[0].tokens == vec![5, 6]));
+    }
+
+    /// Log-probabilities from a hash of the prefix: a scorer with no hand-picked answer,
+    /// tokens 3..vocab and END, PAD and BEGIN never. Counts its rows.
+    struct Hashed {
+        vocab: usize,
+        salt: u64,
+        rows: usize,
+    }
+
+    impl Scorer for Hashed {
+        fn next_log_probs(
+            &mut self,
+            prefixes: &[Vec<usize>],
+            _parents: Option<&[usize]>,
+        ) -> LogProbRows {
+            self.rows += prefixes.len();
+            let rows: Vec<Vec<f32>> = prefixes
+                .iter()
+                .map(|prefix| {
+                    let mut h = self.salt ^ 0x9e37_79b9_7f4a_7c15;
+                    for &t in prefix {
+                        h = (h ^ t as u64).wrapping_mul(0x100_0000_01b3);
+                    }
+                    let weights: Vec<f64> = (0..self.vocab)
+                        .map(|t| {
+                            if t == crate::vocab::PAD || t == BEGIN {
+                                return 0.0;
+                            }
+                            let x = (h ^ (t as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d))
+                                .wrapping_mul(0x5851_f42d_4c95_7f2d);
+                            // END a little less likely, so that outputs have some length.
+                            let w = 0.05 + ((x >> 40) % 1000) as f64 / 1000.0;
+                            if t == END {
+                                w * 0.4
+                            } else {
+                                w
+                            }
+                        })
+                        .collect();
+                    let total: f64 = weights.iter().sum();
+                    weights.iter().map(|w| (w / total).ln() as f32).collect()
+                })
+                .collect();
+            rows.into()
+        }
+    }
+
+    fn hashed(salt: u64) -> Hashed {
+        Hashed {
+            vocab: 6,
+            salt,
+            rows: 0,
+        }
+    }
+
+    #[test]
+    fn stopping_at_the_bound_returns_what_running_to_the_limit_returns() {
+        let limits = [3, 5, 8, 1];
+        let mut saved = 0;
+        for salt in 0..12 {
+            for lenpen in [0.0, 0.6, 1.0, 1.4, 2.0] {
+                for (beam, nbest) in [(1, 1), (2, 1), (3, 2), (4, 4)] {
+                    let config = BeamConfig {
+                        beam,
+                        nbest,
+                        lenpen,
+                        max_steps: 64,
+                    };
+                    let mut early = hashed(salt);
+                    let mut full = hashed(salt);
+                    let stopped = search(&mut early, &limits, &config, true);
+                    let ran = search(&mut full, &limits, &config, false);
+                    assert_eq!(stopped, ran, "salt {salt}, lenpen {lenpen}, beam {beam}");
+                    for (list, &limit) in stopped.iter().zip(&limits) {
+                        assert_eq!(list.len(), nbest);
+                        assert!(list.iter().all(|h| h.tokens.len() <= limit));
+                    }
+                    assert!(early.rows <= full.rows);
+                    saved += full.rows - early.rows;
+                }
+            }
+        }
+        assert!(saved > 0, "the bound never stopped a search early");
+    }
+
+    /// Every sequence over tokens {3, 4, 5} up to `limit` tokens, ended by END or cut off at
+    /// the limit, with its log-probability under `scorer`: what an exhaustive search ranks.
+    fn every_sequence(scorer: &mut Hashed, limit: usize) -> Vec<(Vec<usize>, f64, bool)> {
+        let mut out = Vec::new();
+        let mut frontier = vec![(vec![BEGIN], 0.0f64)];
+        for step in 1..=limit {
+            let prefixes: Vec<Vec<usize>> = frontier.iter().map(|(p, _)| p.clone()).collect();
+            let next = scorer.next_log_probs(&prefixes, None);
+            let mut grown = Vec::new();
+            for (r, (prefix, lp)) in frontier.iter().enumerate() {
+                out.push((prefix[1..].to_vec(), lp + next[r][END] as f64, true));
+                for t in 3..scorer.vocab {
+                    let mut p = prefix.clone();
+                    p.push(t);
+                    let lp = lp + next[r][t] as f64;
+                    if step == limit {
+                        out.push((p[1..].to_vec(), lp, false));
+                    } else {
+                        grown.push((p, lp));
+                    }
+                }
+            }
+            frontier = grown;
+        }
+        out
+    }
+
+    #[test]
+    fn a_beam_wide_enough_finds_the_exhaustive_best_under_each_penalty() {
+        let limit = 4;
+        for salt in 0..6 {
+            for lenpen in [0.0, 1.0, 2.0] {
+                // 3^4 = 81 live prefixes at most: a beam of 81 prunes nothing.
+                let config = BeamConfig {
+                    beam: 81,
+                    nbest: 3,
+                    lenpen,
+                    max_steps: 64,
+                };
+                let found = beam_search_limited(&mut hashed(salt), &[limit], &config);
+                let mut all: Vec<(f64, Vec<usize>)> = every_sequence(&mut hashed(salt), limit)
+                    .into_iter()
+                    .map(|(tokens, lp, finished)| {
+                        let len = tokens.len() + usize::from(finished);
+                        (config.score(lp, len), tokens)
+                    })
+                    .collect();
+                all.sort_by(|a, b| b.0.total_cmp(&a.0));
+                let best: Vec<&Vec<usize>> = all.iter().take(3).map(|(_, t)| t).collect();
+                let got: Vec<&Vec<usize>> = found[0].iter().map(|h| &h.tokens).collect();
+                assert_eq!(got, best, "salt {salt}, lenpen {lenpen}");
+                for (h, (score, _)) in found[0].iter().zip(&all) {
+                    assert!((h.score - score).abs() < 1e-9);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn each_input_is_cut_off_at_its_own_limit() {
+        // 4 forever: no input ever finishes.
+        let table = || Table {
+            vocab: 8,
+            rows: (0..12).map(|n| (vec![4; n], vec![(4, 1.0)])).collect(),
+        };
+        let config = BeamConfig {
+            beam: 2,
+            nbest: 1,
+            lenpen: 1.0,
+            max_steps: 6,
+        };
+        let out = beam_search_limited(&mut table(), &[2, 9, 0, 5], &config);
+        let lens: Vec<usize> = out.iter().map(|l| l[0].tokens.len()).collect();
+        // 9 is capped by max_steps; a limit of 0 still takes the one step a search makes.
+        assert_eq!(lens, vec![2, 6, 1, 5]);
+        assert!(out.iter().all(|l| !l[0].finished));
     }
 }

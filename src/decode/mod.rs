@@ -12,15 +12,17 @@ pub mod ct2_beam;
 pub mod ctc;
 pub mod greedy;
 pub mod hf_beam;
+pub mod repetition;
 pub mod step;
 #[cfg(test)]
 mod table_scorer;
 pub mod transformer_scorer;
 
-pub use beam::{beam_search, BeamConfig, LogProbRows, Scorer};
-pub use greedy::{greedy, greedy_ensemble};
+pub use beam::{beam_search, beam_search_limited, BeamConfig, LogProbRows, Scorer};
+pub use greedy::{greedy, greedy_ensemble, greedy_limited};
+pub use repetition::{Repeating, Repetition};
 pub use step::Stepper;
-pub use transformer_scorer::{beam, beam_ensemble, TransformerScorer};
+pub use transformer_scorer::{beam, beam_ensemble, beam_ensemble_limited, TransformerScorer};
 
 use crate::model::Transformer;
 use burn::prelude::*;
@@ -72,6 +74,40 @@ pub enum DecodingError {
     Nbest { nbest: usize, beam: usize },
     #[error("the length penalty must be a finite number >= 0, got {0}")]
     Lenpen(f64),
+    #[error("the repetition penalty must be a finite number > 0 (1 = none), got {0}")]
+    RepetitionPenalty(f64),
+    #[error("the length limit's factor must be a finite number >= 0, got {0}")]
+    LengthFactor(f64),
+    #[error("a length limit relative to the source (--max-len-a/--max-len-b) is for models decoded by this crate's rules; a model imported from transformers keeps its max_length, as transformers has no such rule")]
+    LengthLimitOnImported,
+}
+
+/// A length limit relative to the source: an input of `n` tokens (as the encoder reads them,
+/// padding excluded) gets at most `floor(a * n + b)` output tokens, END excluded. fairseq's
+/// `--max-len-a`/`--max-len-b` (its `n` counts the source's EOS, which sources here lack);
+/// Marian's `--max-length-factor F` is `a = F, b = 0`. A translation stays near its source's
+/// length, so a hypothesis far longer is a repetition loop; without this rule it runs to the
+/// model's positions (128 tokens for the shipped translation model), and with a length
+/// penalty beam search cannot stop until it gets there.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LengthLimit {
+    pub a: f64,
+    pub b: usize,
+}
+
+impl LengthLimit {
+    /// Checked: `a` finite and at least 0.
+    pub fn new(a: f64, b: usize) -> Result<Self, DecodingError> {
+        if !(a.is_finite() && a >= 0.0) {
+            return Err(DecodingError::LengthFactor(a));
+        }
+        Ok(Self { a, b })
+    }
+
+    /// The most output tokens (END excluded) for a source of `src_len` tokens.
+    pub fn steps(&self, src_len: usize) -> usize {
+        (self.a * src_len as f64 + self.b as f64).floor() as usize
+    }
 }
 
 /// What to decode with: the search strategy and the longest output (tokens, END excluded;
@@ -80,6 +116,10 @@ pub enum DecodingError {
 pub struct Decoding {
     pub strategy: Strategy,
     pub max_steps: usize,
+    /// A tighter limit per input, from its source's length (`None`: `max_steps` alone).
+    pub length_limit: Option<LengthLimit>,
+    /// transformers' repetition penalty and N-gram ban (neutral by default).
+    pub repetition: Repetition,
 }
 
 impl Decoding {
@@ -88,6 +128,8 @@ impl Decoding {
         Self {
             strategy: Strategy::Greedy,
             max_steps: usize::MAX,
+            length_limit: None,
+            repetition: Repetition::default(),
         }
     }
 
@@ -114,6 +156,8 @@ impl Decoding {
         Ok(Self {
             strategy,
             max_steps: usize::MAX,
+            length_limit: None,
+            repetition: Repetition::default(),
         })
     }
 
@@ -211,25 +255,33 @@ impl Decoding {
             .expect("an ensemble has at least one member");
         let max_steps = self.max_steps.min(max_len.saturating_sub(1));
         match self.strategy {
-            Strategy::Greedy => greedy_ensemble(members, src, src_padding, max_steps)
-                .into_iter()
-                .map(|h| vec![h])
-                .collect(),
+            Strategy::Greedy => {
+                let limits = self.limits(&src_padding, max_steps);
+                greedy_limited(members, src, src_padding, &limits, &self.repetition)
+                    .into_iter()
+                    .map(|h| vec![h])
+                    .collect()
+            }
             Strategy::Beam {
                 beam: size,
                 nbest,
                 lenpen,
-            } => beam_ensemble(
-                members,
-                src,
-                src_padding,
-                &BeamConfig {
+            } => {
+                let limits = self.limits(&src_padding, max_steps);
+                let inner = TransformerScorer::ensemble(members, src, src_padding);
+                let max_steps = max_steps.min(inner.max_len());
+                let mut scorer = Repeating {
+                    inner,
+                    repetition: self.repetition,
+                };
+                let config = BeamConfig {
                     beam: size,
                     nbest,
                     lenpen,
                     max_steps,
-                },
-            ),
+                };
+                beam_search_limited(&mut scorer, &limits, &config)
+            }
             Strategy::HfBeam {
                 beam,
                 nbest,
@@ -239,7 +291,10 @@ impl Decoding {
                 forced_eos,
             } => {
                 let [n_inputs, _] = src.dims();
-                let mut scorer = TransformerScorer::ensemble(members, src, src_padding);
+                let mut scorer = Repeating {
+                    inner: TransformerScorer::ensemble(members, src, src_padding),
+                    repetition: self.repetition,
+                };
                 // max_length counts the start token; the tokens before END fit max_steps.
                 let max_length = max_length.min(max_steps.saturating_add(2));
                 let config = hf_beam::HfBeamConfig {
@@ -253,6 +308,36 @@ impl Decoding {
                 hf_beam::hf_beam_search(&mut scorer, n_inputs, &config)
             }
         }
+    }
+
+    /// Each input's longest output: `max_steps`, or less by the [`LengthLimit`].
+    ///
+    /// # Shapes
+    /// - `src_padding`: `[batch, src_len]`, `true` at padding
+    pub fn limits<B: Backend>(
+        &self,
+        src_padding: &Tensor<B, 2, Bool>,
+        max_steps: usize,
+    ) -> Vec<usize> {
+        let [batch, src_len] = src_padding.dims();
+        let Some(limit) = self.length_limit else {
+            return vec![max_steps; batch];
+        };
+        let padding = src_padding
+            .clone()
+            .into_data()
+            .convert::<bool>()
+            .into_vec::<bool>()
+            .expect("a boolean padding mask");
+        padding
+            .chunks(src_len.max(1))
+            .take(batch)
+            .map(|row| {
+                limit
+                    .steps(row.iter().filter(|&&pad| !pad).count())
+                    .min(max_steps)
+            })
+            .collect()
     }
 
     /// [`Decoding::run_ensemble`] for CTC models: one pass, then per input greedy collapse or
@@ -282,6 +367,24 @@ impl Decoding {
         nbest: usize,
         lenpen: Option<f64>,
     ) -> Result<Self, DecodingError> {
+        let penalty = generation.repetition_penalty;
+        if !(penalty.is_finite() && penalty > 0.0) {
+            return Err(DecodingError::RepetitionPenalty(penalty));
+        }
+        let mut decoding = Self::strategy_from(generation, beam, nbest, lenpen)?;
+        decoding.repetition = Repetition {
+            penalty,
+            no_repeat_ngram: generation.no_repeat_ngram_size,
+        };
+        Ok(decoding)
+    }
+
+    fn strategy_from(
+        generation: &crate::config::GenerationConfig,
+        beam: Option<usize>,
+        nbest: usize,
+        lenpen: Option<f64>,
+    ) -> Result<Self, DecodingError> {
         use crate::config::BeamRules;
         let beam = beam.unwrap_or(generation.num_beams);
         let lenpen = lenpen.unwrap_or(generation.length_penalty);
@@ -291,9 +394,16 @@ impl Decoding {
                 if let Some(max) = generation.max_length {
                     decoding.max_steps = max;
                 }
+                decoding.length_limit = match (generation.max_len_a, generation.max_len_b) {
+                    (None, None) => None,
+                    (a, b) => Some(LengthLimit::new(a.unwrap_or(0.0), b.unwrap_or(0))?),
+                };
                 Ok(decoding)
             }
             BeamRules::Transformers => {
+                if generation.max_len_a.is_some() || generation.max_len_b.is_some() {
+                    return Err(DecodingError::LengthLimitOnImported);
+                }
                 if beam == 0 {
                     return Err(DecodingError::ZeroBeam);
                 }
@@ -310,6 +420,8 @@ impl Decoding {
                     return Ok(Self {
                         strategy: Strategy::Greedy,
                         max_steps: max_length.saturating_sub(reserved),
+                        length_limit: None,
+                        repetition: Repetition::default(),
                     });
                 }
                 Ok(Self {
@@ -322,8 +434,64 @@ impl Decoding {
                         forced_eos: generation.forced_eos,
                     },
                     max_steps: usize::MAX,
+                    length_limit: None,
+                    repetition: Repetition::default(),
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BeamRules, GenerationConfig};
+
+    #[test]
+    fn generation_configs_give_their_limits_and_controls_or_say_why_not() {
+        let ours = GenerationConfig::new()
+            .with_num_beams(2)
+            .with_length_penalty(1.4)
+            .with_max_len_a(Some(1.5))
+            .with_max_len_b(Some(10))
+            .with_repetition_penalty(1.2)
+            .with_no_repeat_ngram_size(3);
+        let decoding = Decoding::from_generation(&ours, None, 1, None).unwrap();
+        assert_eq!(decoding.length_limit, Some(LengthLimit { a: 1.5, b: 10 }));
+        assert_eq!(decoding.length_limit.unwrap().steps(7), 20); // 10.5 + 10
+        assert_eq!(
+            decoding.repetition,
+            Repetition {
+                penalty: 1.2,
+                no_repeat_ngram: 3
+            }
+        );
+        // b alone: a constant limit; neither: none.
+        let b_only = ours.clone().with_max_len_a(None);
+        let decoding = Decoding::from_generation(&b_only, None, 1, None).unwrap();
+        assert_eq!(decoding.length_limit.unwrap().steps(50), 10);
+        let none = ours.clone().with_max_len_a(None).with_max_len_b(None);
+        assert_eq!(
+            Decoding::from_generation(&none, None, 1, None)
+                .unwrap()
+                .length_limit,
+            None
+        );
+        // Refused: a negative factor, a penalty of 0, a relative limit on an imported model.
+        let bad_a = ours.clone().with_max_len_a(Some(-1.0));
+        assert_eq!(
+            Decoding::from_generation(&bad_a, None, 1, None),
+            Err(DecodingError::LengthFactor(-1.0))
+        );
+        let bad_p = ours.clone().with_repetition_penalty(0.0);
+        assert_eq!(
+            Decoding::from_generation(&bad_p, None, 1, None),
+            Err(DecodingError::RepetitionPenalty(0.0))
+        );
+        let imported = ours.with_rules(BeamRules::Transformers);
+        assert_eq!(
+            Decoding::from_generation(&imported, None, 1, None),
+            Err(DecodingError::LengthLimitOnImported)
+        );
     }
 }

@@ -152,6 +152,44 @@ impl<'a, B: Backend> Stepper<'a, B> {
         self.entry_of_row = plan.entry_of_row;
     }
 
+    /// The raw logits of the token after `last` (no token forbidden), for a model alone:
+    /// what transformers' greedy search applies its repetition penalty to.
+    ///
+    /// # Shapes
+    /// - `last`: `[rows, new]`
+    /// - output: `[rows, tgt_vocab]`, after the last of them
+    ///
+    /// # Panics
+    /// With more than one member (an ensemble averages log-probabilities, not logits).
+    pub fn next_logits(&mut self, last: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+        assert_eq!(self.members.len(), 1, "logits are a single model's");
+        let [rows, new] = last.dims();
+        let member = &mut self.members[0];
+        let hidden = member
+            .model
+            .decode(
+                last,
+                &member.memory,
+                Some(member.src_padding.clone()),
+                None,
+                Some(&mut member.cache),
+            )
+            .hidden; // [rows, new, d_model]
+        let hidden = if new > 1 {
+            hidden.narrow(1, new - 1, 1)
+        } else {
+            hidden
+        };
+        let logits = member.model.generate(hidden); // [rows, 1, vocab]
+        let [_, _, vocab] = logits.dims();
+        logits.reshape([rows, vocab])
+    }
+
+    /// Whether this stepper decodes with one model (not an ensemble).
+    pub fn is_single(&self) -> bool {
+        self.members.len() == 1
+    }
+
     /// Log-probabilities of the token after `last` (each row's newest tokens: one, or at the
     /// first step a whole prompt): with several members, the weighted average of their
     /// log-probabilities (Marian's ensemble rule; fairseq averages probabilities instead), so

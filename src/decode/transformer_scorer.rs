@@ -3,7 +3,7 @@
 //! member with its KV cache, reordered as beams move), and [`beam`] / [`beam_ensemble`] run
 //! [`beam_search`] with it.
 
-use super::beam::{beam_search, BeamConfig, LogProbRows, Scorer};
+use super::beam::{beam_search_limited, BeamConfig, LogProbRows, Scorer};
 use super::step::Stepper;
 use super::Hypothesis;
 use crate::model::Transformer;
@@ -79,10 +79,30 @@ pub fn beam_ensemble<B: Backend>(
     config: &BeamConfig,
 ) -> Vec<Vec<Hypothesis>> {
     let [n_inputs, _] = src.dims();
+    beam_ensemble_limited(
+        members,
+        src,
+        src_padding,
+        &vec![config.max_steps; n_inputs],
+        config,
+    )
+}
+
+/// [`beam_ensemble`] with a length limit per input ([`super::beam_search_limited`]).
+///
+/// # Shapes
+/// - `src`, `src_padding`: `[n_inputs, src_len]`; `limits`: `n_inputs` values
+pub fn beam_ensemble_limited<B: Backend>(
+    members: &[(&Transformer<B>, f32)],
+    src: Tensor<B, 2, Int>,
+    src_padding: Tensor<B, 2, Bool>,
+    limits: &[usize],
+    config: &BeamConfig,
+) -> Vec<Vec<Hypothesis>> {
     let mut scorer = TransformerScorer::ensemble(members, src, src_padding);
     let config = BeamConfig {
         max_steps: config.max_steps.min(scorer.max_len()),
         ..*config
     };
-    beam_search(&mut scorer, n_inputs, &config)
+    beam_search_limited(&mut scorer, limits, &config)
 }

@@ -29,6 +29,19 @@ pub struct MarianSettings {
     pub length_penalty: f64,
     pub early_stopping: EarlyStopping,
     pub forced_eos: bool,
+    /// `repetition_penalty` (1 = none) and `no_repeat_ngram_size` (0 = none), decoded with
+    /// transformers' semantics ([`crate::decode::Repetition`]).
+    pub repetition_penalty: f64,
+    pub no_repeat_ngram_size: usize,
+}
+
+/// `repetition_penalty` (default 1): a number above 0.
+fn repetition_penalty(f: &Fields) -> Result<f64, MarianError> {
+    let p = f.f64("repetition_penalty", 1.0)?;
+    if !(p.is_finite() && p > 0.0) {
+        return Err(f.unsupported("repetition_penalty", "expected a number above 0"));
+    }
+    Ok(p)
 }
 
 /// transformers' `early_stopping`: true, false or "never".
@@ -290,7 +303,7 @@ impl Fields<'_> {
 }
 
 /// Generation settings this crate's greedy and beam search can follow; anything else (sampling,
-/// repetition penalties, a minimum length, banned words other than `<pad>`) is refused.
+/// a minimum length, banned words other than `<pad>`, diverse beams) is refused.
 fn check_generation(f: &Fields, pad: usize) -> Result<(), MarianError> {
     if let Some(v) = f.map.get("bad_words_ids") {
         if !v.is_null() && *v != serde_json::json!([[pad]]) {
@@ -301,9 +314,7 @@ fn check_generation(f: &Fields, pad: usize) -> Result<(), MarianError> {
         }
     }
     for (field, neutral) in [
-        ("no_repeat_ngram_size", 0.0),
         ("min_length", 0.0),
-        ("repetition_penalty", 1.0),
         ("num_beam_groups", 1.0),
         ("diversity_penalty", 0.0),
         ("num_return_sequences", 1.0),
@@ -533,6 +544,8 @@ pub fn read_settings(
         length_penalty: f.f64("length_penalty", 1.0)?,
         early_stopping: early_stopping(&f)?.unwrap_or(EarlyStopping::False),
         forced_eos: forced.is_some(),
+        repetition_penalty: repetition_penalty(&f)?,
+        no_repeat_ngram_size: f.usize("no_repeat_ngram_size", 0)?,
     };
     if let Some(path) = generation_path {
         let gen = read_json(path)?;
@@ -567,6 +580,8 @@ pub fn read_settings(
         settings.length_penalty = g.f64("length_penalty", 1.0)?;
         settings.early_stopping = early_stopping(&g)?.unwrap_or(EarlyStopping::False);
         settings.forced_eos = g.optional_usize("forced_eos_token_id")?.is_some();
+        settings.repetition_penalty = repetition_penalty(&g)?;
+        settings.no_repeat_ngram_size = g.usize("no_repeat_ngram_size", 0)?;
     }
     Ok(settings)
 }

@@ -206,7 +206,9 @@ pub fn import<B: Backend>(
                 .max_length
                 .unwrap_or((DEFAULT_MAX_NEW_TOKENS + 1).min(settings.max_positions)),
         ))
-        .with_forced_eos(settings.forced_eos);
+        .with_forced_eos(settings.forced_eos)
+        .with_repetition_penalty(settings.repetition_penalty)
+        .with_no_repeat_ngram_size(settings.no_repeat_ngram_size);
     artifact::save(out, &model, &config, &vocab, &vocab, &codec)?;
     Ok(LoadedModel {
         model,

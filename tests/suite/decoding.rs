@@ -391,3 +391,45 @@ fn predict_many_answers_each_input_as_if_decoded_alone() {
         }
     }
 }
+
+/// A length limit relative to the source (`a * n + b`, fairseq's `--max-len-a/b`): each input
+/// of the batch stops at its own limit, in greedy and beam search alike; outputs under the
+/// limit are the unlimited decode's, and a cut output is that decode's prefix, unfinished.
+#[test]
+fn a_length_limit_relative_to_the_source_cuts_each_input_at_its_own_length() {
+    use seq2seq::decode::{Decoding, LengthLimit};
+    // Sources of 5, 3 and 2 tokens; a = 0.5, b = 1 gives limits 3, 2 and 2.
+    let limit = LengthLimit::new(0.5, 1).unwrap();
+    let limits = [3, 2, 2];
+    let mut cut_seen = 0;
+    for seed in [1, 2, 3, 4, 5, 6] {
+        let model = model(seed);
+        let (src, pad) = batch();
+        for mut decoding in [Decoding::greedy(), Decoding::new(3, 1, 1.0).unwrap()] {
+            decoding.max_steps = 12;
+            let free = decoding.run(&model, src.clone(), pad.clone());
+            decoding.length_limit = Some(limit);
+            assert_eq!(decoding.limits(&pad, 12), limits.to_vec());
+            let limited = decoding.run(&model, src.clone(), pad.clone());
+            for (row, (free, limited)) in free.iter().zip(&limited).enumerate() {
+                let (free, limited) = (&free[0], &limited[0]);
+                assert!(limited.tokens.len() <= limits[row], "seed {seed} row {row}");
+                if free.tokens.len() < limits[row] && free.finished {
+                    // Greedy's outputs under the limit are unchanged; beam search's best may
+                    // differ (a longer hypothesis was cut), but stays under the limit.
+                    if decoding.beam_size() == 1 {
+                        assert_eq!(limited, free, "seed {seed} row {row}");
+                    }
+                } else if decoding.beam_size() == 1 {
+                    cut_seen += 1;
+                    assert!(!limited.finished);
+                    assert_eq!(limited.tokens[..], free.tokens[..limits[row]]);
+                }
+            }
+        }
+    }
+    assert!(cut_seen > 0, "no greedy output ever reached the limit");
+    // A bad factor is refused.
+    assert!(LengthLimit::new(f64::NAN, 0).is_err());
+    assert!(LengthLimit::new(-1.0, 0).is_err());
+}

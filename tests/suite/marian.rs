@@ -313,6 +313,62 @@ fn beam_search_outputs_equal_generate_with_its_rules() {
     }
 }
 
+/// transformers' repetition controls (`repetition_penalty`, `no_repeat_ngram_size`), greedy and
+/// beam 4, against `generate()` with each set (tests/fixtures/marian/repetition.json, from
+/// scripts/marian_repetition_reference.py): imported models that set them decode as there.
+#[test]
+fn repetition_controls_equal_generate_with_them() {
+    let dir = TempDir::new("marian", "repetition");
+    let loaded = import(&dir);
+    let vocab = marian_vocab();
+    let eos = vocab["</s>"];
+    let text = std::fs::read_to_string(hf_dir().join("repetition.json")).unwrap();
+    let fixture: Value = serde_json::from_str(&text).unwrap();
+    let sentences = strings(&reference()["sentences"]);
+    let predictor = Predictor::new(loaded, Default::default());
+    let inputs: Vec<Vec<usize>> = sentences
+        .iter()
+        .map(|s| predictor.encode(s, false).unwrap())
+        .collect();
+    let settings = fixture["settings"].as_object().unwrap();
+    assert_eq!(settings.len(), 5);
+    for (name, setting) in settings {
+        let args = &setting["generate"];
+        // A control that changed nothing in transformers would test nothing here.
+        assert!(setting["changed"].as_u64().unwrap() > 40, "{name}");
+        let mut generation = predictor.loaded.config.generation.clone();
+        generation.repetition_penalty = args["repetition_penalty"].as_f64().unwrap_or(1.0);
+        generation.no_repeat_ngram_size =
+            args["no_repeat_ngram_size"].as_u64().unwrap_or(0) as usize;
+        let beam = args["num_beams"].as_u64().unwrap() as usize;
+        let decoding = Decoding::from_generation(&generation, Some(beam), 1, None).unwrap();
+        let predictions = predictor.predict(&inputs, &decoding);
+        let expected = ids(&setting["ids"]);
+        let mut same = 0;
+        let mut first_wrong = None;
+        for (i, (pred, want)) in predictions.iter().zip(&expected).enumerate() {
+            let mut got = to_marian(&pred[0].tokens, &vocab);
+            // Greedy ends with </s> by the model or forced at the limit; beam search's
+            // unfinished outputs carry none.
+            if beam == 1 || pred[0].finished {
+                got.push(eos);
+            }
+            if &got == want {
+                same += 1;
+            } else if first_wrong.is_none() {
+                first_wrong = Some(format!("{i}:\n  ours {got:?}\n  hf   {want:?}"));
+            }
+        }
+        eprintln!("{name}: {same}/{} equal to generate()", expected.len());
+        assert_eq!(
+            same,
+            expected.len(),
+            "{name}: first difference {}",
+            first_wrong.unwrap()
+        );
+    }
+}
+
 /// A copy of the fixture with `config.json` changed by `edit`.
 fn edited(name: &str, edit: impl FnOnce(&mut serde_json::Map<String, Value>)) -> TempDir {
     let dir = TempDir::new("marian-edit", name);
@@ -380,7 +436,8 @@ fn unsupported_config_fields_are_refused_by_name() {
             "share_encoder_decoder_embeddings",
         ),
         ("decoder_ffn_dim", 512.into(), "decoder_ffn_dim = 512"),
-        ("no_repeat_ngram_size", 3.into(), "no_repeat_ngram_size = 3"),
+        ("min_length", 3.into(), "min_length = 3"),
+        ("repetition_penalty", 0.into(), "repetition_penalty = 0"),
         ("model_type", "bart".into(), "model_type = \"bart\""),
         ("rope_theta", 10000.into(), "unknown field \"rope_theta\""),
     ];
