@@ -35,6 +35,10 @@ pub struct TrainArgs {
     /// Subword vocabulary size (reserved symbols included).
     #[arg(long)]
     vocab_size: Option<usize>,
+    /// Unigram vocabularies: byte fallback (SentencePiece's), 256 byte pieces out of the
+    /// vocabulary size; an unseen character becomes its UTF-8 bytes instead of `<unk>`.
+    #[arg(long)]
+    byte_fallback: bool,
     /// Sequence-level knowledge distillation: train on this model's beam outputs for the
     /// training sources instead of their references (the dev split keeps its references).
     /// Repeat it for an ensemble teacher. Its outputs are cached in the run directory.
@@ -200,6 +204,9 @@ pub fn experiment_config(args: &TrainArgs) -> Result<ExperimentConfig> {
     }
     if let Some(size) = args.vocab_size {
         config.data.vocab_size = size;
+    }
+    if args.byte_fallback {
+        config.data.byte_fallback = true;
     }
     if let Some(dir) = &args.init {
         config = seq2seq::train::init_config(config, dir, model_overrides.as_ref())

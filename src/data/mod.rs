@@ -139,6 +139,12 @@ pub struct DataConfig {
     /// shared embeddings and a tied generator need), rather than one per side.
     #[config(default = true)]
     pub joint_vocab: bool,
+    /// Unigram vocabularies: SentencePiece's `byte_fallback`. 256 byte pieces (`<0x00>` ..
+    /// `<0xFF>`) join the vocabulary (out of `vocab_size`), and a character never seen in
+    /// training is spelled as its UTF-8 bytes instead of one `<unk>`; decoding joins bytes
+    /// back into characters.
+    #[config(default = false)]
+    pub byte_fallback: bool,
     /// Append `</s>` to every source sentence, as Marian models were trained (`import-marian`
     /// sets it); off for models trained here, whose sources end without a marker.
     #[config(default = false)]

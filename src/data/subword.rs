@@ -7,8 +7,10 @@
 //! The four reserved symbols of [`crate::vocab`] are the first four ids of every learned
 //! vocabulary, so a tokenizer id is the model's id.
 //!
-//! A character never seen in training becomes `<unk>` (no byte fallback): the model reads one
-//! `<unk>` for it and `infer` prints `<unk>` where the model generates one.
+//! A character never seen in training becomes `<unk>`: the model reads one `<unk>` for it and
+//! `infer` prints `<unk>` where the model generates one. With byte fallback (unigram only,
+//! SentencePiece's `byte_fallback`), it is spelled as its UTF-8 bytes instead, pieces
+//! `<0x00>` .. `<0xFF>` right after the reserved symbols, and decoding joins the bytes back.
 
 use crate::vocab::{Vocab, SPECIALS, UNK};
 use std::path::Path;
@@ -69,16 +71,29 @@ impl std::fmt::Debug for Subword {
     }
 }
 
-/// Normalizer, pre-tokenizer and decoder around `model`: the SentencePiece pipeline.
-fn pipeline(model: impl Into<ModelWrapper>) -> Tokenizer {
+/// Normalizer, pre-tokenizer and decoder around `model`: the SentencePiece pipeline; with
+/// `byte_fallback`, byte pieces are joined into characters before the `▁` become spaces.
+fn pipeline(model: impl Into<ModelWrapper>, byte_fallback: bool) -> Tokenizer {
+    use tokenizers::decoders::{byte_fallback::ByteFallback, sequence::Sequence, DecoderWrapper};
+    let metaspace = Metaspace::new(MARKER, PrependScheme::Always, true);
+    let decoder: DecoderWrapper = if byte_fallback {
+        Sequence::new(vec![ByteFallback::new().into(), metaspace.clone().into()]).into()
+    } else {
+        metaspace.clone().into()
+    };
     let mut tokenizer = Tokenizer::new(model);
     tokenizer
         .with_normalizer(Some(NFKC))
         // `split: true`: a piece never spans two words, as in SentencePiece's default
         // (`split_by_whitespace`).
-        .with_pre_tokenizer(Some(Metaspace::new(MARKER, PrependScheme::Always, true)))
-        .with_decoder(Some(Metaspace::new(MARKER, PrependScheme::Always, true)));
+        .with_pre_tokenizer(Some(metaspace))
+        .with_decoder(Some(decoder));
     tokenizer
+}
+
+/// SentencePiece's byte pieces, `<0x00>` .. `<0xFF>`.
+fn byte_pieces() -> impl Iterator<Item = String> {
+    (0..=255u8).map(|b| format!("<0x{b:02X}>"))
 }
 
 impl Subword {
@@ -91,17 +106,41 @@ impl Subword {
         lines: &[S],
         show_progress: bool,
     ) -> Result<Self, SubwordError> {
+        Self::train_with(kind, vocab_size, false, lines, show_progress)
+    }
+
+    /// [`Self::train`], with byte fallback when `byte_fallback` (unigram only): the 256 byte
+    /// pieces count in `vocab_size`.
+    pub fn train_with<S: AsRef<str> + Sync>(
+        kind: SubwordKind,
+        vocab_size: usize,
+        byte_fallback: bool,
+        lines: &[S],
+        show_progress: bool,
+    ) -> Result<Self, SubwordError> {
         let failed = |message: String| SubwordError::Train {
             kind,
             size: vocab_size,
             message,
         };
-        if vocab_size <= SPECIALS.len() {
+        if byte_fallback && kind != SubwordKind::Unigram {
+            return Err(failed(
+                "byte fallback is implemented for unigram vocabularies only".into(),
+            ));
+        }
+        let reserved = SPECIALS.len() + if byte_fallback { 256 } else { 0 };
+        if vocab_size <= reserved {
             return Err(failed(format!(
-                "the vocabulary must be larger than the {} reserved symbols",
-                SPECIALS.len()
+                "the vocabulary must be larger than the {reserved} reserved symbols{}",
+                if byte_fallback {
+                    " (4 specials and 256 byte pieces)"
+                } else {
+                    ""
+                }
             )));
         }
+        // The trainer learns the pieces besides the byte pieces.
+        let learned_size = vocab_size - if byte_fallback { 256 } else { 0 };
         let specials: Vec<AddedToken> = SPECIALS
             .iter()
             .map(|s| AddedToken::from(s.to_string(), true))
@@ -111,7 +150,7 @@ impl Subword {
         let tokenizer = match kind {
             SubwordKind::Unigram => {
                 let trainer = UnigramTrainerBuilder::default()
-                    .vocab_size(vocab_size as u32)
+                    .vocab_size(learned_size as u32)
                     .special_tokens(specials)
                     .unk_token(Some(SPECIALS[UNK].to_string()))
                     .show_progress(show_progress)
@@ -124,7 +163,7 @@ impl Subword {
                 trainer
                     .do_train(word_counts(lines), &mut model)
                     .map_err(|e| failed(e.to_string()))?;
-                pipeline(model)
+                pipeline(model, false)
             }
             SubwordKind::Bpe => {
                 let mut tokenizer = pipeline(
@@ -132,6 +171,7 @@ impl Subword {
                         .unk_token(SPECIALS[UNK].to_string())
                         .build()
                         .map_err(|e| failed(e.to_string()))?,
+                    false,
                 );
                 // BPE's trainer picks merges by count, ties by the pair: deterministic.
                 let mut trainer: TrainerWrapper = BpeTrainerBuilder::default()
@@ -146,7 +186,7 @@ impl Subword {
                 tokenizer
             }
         };
-        let tokenizer = canonical(kind, tokenizer).map_err(failed)?;
+        let tokenizer = canonical(kind, tokenizer, byte_fallback).map_err(failed)?;
         Self::from_tokenizer(tokenizer, "the learned tokenizer")
     }
 
@@ -330,7 +370,13 @@ fn word_counts<S: AsRef<str>>(lines: &[S]) -> Vec<(String, u32)> {
 /// the piece's text. The unigram trainer's last step lists the characters in hash-set order,
 /// which changes from one run to the next (tied pieces in another order); rounding the scores
 /// to 9 decimals also removes differences in the last digits of float sums.
-fn canonical(kind: SubwordKind, tokenizer: Tokenizer) -> Result<Tokenizer, String> {
+/// With `byte_fallback`, the byte pieces come right after the reserved symbols (where
+/// SentencePiece puts them).
+fn canonical(
+    kind: SubwordKind,
+    tokenizer: Tokenizer,
+    byte_fallback: bool,
+) -> Result<Tokenizer, String> {
     match (kind, tokenizer.get_model()) {
         (SubwordKind::Unigram, ModelWrapper::Unigram(model)) => {
             let mut pieces: Vec<(String, f64)> = model
@@ -358,13 +404,23 @@ fn canonical(kind: SubwordKind, tokenizer: Tokenizer) -> Result<Tokenizer, Strin
                 }
                 pieces.sort_by(order);
             }
+            let bytes: Vec<(String, f64)> = if byte_fallback {
+                // Scored far below any piece, so that a text that spells one out ("<0x41>")
+                // is still cut into ordinary pieces; a character missing from the
+                // vocabulary reaches them through the model's byte fallback, not by score.
+                byte_pieces().map(|p| (p, -1e6)).collect()
+            } else {
+                Vec::new()
+            };
             let all: Vec<(String, f64)> = SPECIALS
                 .iter()
                 .map(|s| (s.to_string(), 0.0))
+                .chain(bytes)
                 .chain(pieces)
                 .collect();
-            let model = Unigram::from(all, Some(UNK), false).map_err(|e| e.to_string())?;
-            let mut rebuilt = pipeline(model);
+            let model =
+                Unigram::from(all, Some(UNK), byte_fallback).map_err(|e| e.to_string())?;
+            let mut rebuilt = pipeline(model, byte_fallback);
             rebuilt.add_special_tokens(
                 &SPECIALS
                     .iter()
@@ -446,5 +502,45 @@ mod tests {
         let err = Subword::read(&path).unwrap_err().to_string();
         assert!(err.contains("tokenizer.json"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn byte_fallback_spells_unseen_characters_in_bytes_and_joins_them_back() {
+        // One line more, so that the characters of a byte piece's spelling are known.
+        let lines: Vec<&str> = TOY.iter().copied().chain(["tags <x> 0 1 4 A"]).collect();
+        let sub = Subword::train_with(SubwordKind::Unigram, 320, true, &lines, false).unwrap();
+        let symbols = sub.vocab().symbols();
+        assert!(symbols.len() <= 320 && symbols.len() > 280, "{}", symbols.len());
+        assert_eq!(&symbols[..4], &SPECIALS);
+        assert_eq!(symbols[4], "<0x00>");
+        assert_eq!(symbols[4 + 255], "<0xFF>");
+        // A bicycle emoji, a snowman and an unseen letter: bytes, never <unk>.
+        let line = "a man rides a \u{1F6B2} and \u{2603} \u{0127}";
+        let pieces = sub.pieces(line);
+        assert!(!pieces.iter().any(|p| p == SPECIALS[UNK]), "{pieces:?}");
+        assert!(pieces.iter().any(|p| p == "<0xF0>"), "{pieces:?}");
+        assert_eq!(sub.decode(&pieces), sub.normalize(line));
+        // Text that spells a byte piece out in known characters is cut into ordinary pieces
+        // and reads back.
+        let spelled = "a <0x41> man";
+        let pieces = sub.pieces(spelled);
+        assert!(!pieces.iter().any(|p| p == "<0x41>"), "{pieces:?}");
+        assert_eq!(sub.decode(&pieces), spelled);
+        // Written and read back, it still falls back to bytes.
+        let dir = std::env::temp_dir().join(format!("seq2seq-bytes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tokenizer.json");
+        sub.write(&path).unwrap();
+        let read = Subword::read(&path).unwrap();
+        assert_eq!(read.pieces(line), sub.pieces(line));
+        assert_eq!(read.decode(&read.pieces(line)), sub.normalize(line));
+        std::fs::remove_dir_all(&dir).unwrap();
+        // Without it, the same characters are <unk>; BPE and too small a size are refused.
+        let plain = Subword::train(SubwordKind::Unigram, 60, &TOY, false).unwrap();
+        assert!(plain.pieces(line).iter().any(|p| p == SPECIALS[UNK]));
+        let err = Subword::train_with(SubwordKind::Bpe, 400, true, &TOY, false).unwrap_err();
+        assert!(err.to_string().contains("unigram"), "{err}");
+        let err = Subword::train_with(SubwordKind::Unigram, 200, true, &TOY, false).unwrap_err();
+        assert!(err.to_string().contains("256 byte pieces"), "{err}");
     }
 }

@@ -76,7 +76,13 @@ impl TextCodec {
         let wanted = wanted(data);
         let size = data.vocab_size;
         let learn = |kind, lines: Vec<&str>| -> Result<Arc<Subword>, DataError> {
-            Ok(Arc::new(Subword::train(kind, size, &lines, show_progress)?))
+            Ok(Arc::new(Subword::train_with(
+                kind,
+                size,
+                data.byte_fallback,
+                &lines,
+                show_progress,
+            )?))
         };
         let (src, tgt) = if wanted.joint {
             let lines = train
