@@ -418,8 +418,7 @@ fn canonical(
                 .chain(bytes)
                 .chain(pieces)
                 .collect();
-            let model =
-                Unigram::from(all, Some(UNK), byte_fallback).map_err(|e| e.to_string())?;
+            let model = Unigram::from(all, Some(UNK), byte_fallback).map_err(|e| e.to_string())?;
             let mut rebuilt = pipeline(model, byte_fallback);
             rebuilt.add_special_tokens(
                 &SPECIALS
@@ -510,7 +509,11 @@ mod tests {
         let lines: Vec<&str> = TOY.iter().copied().chain(["tags <x> 0 1 4 A"]).collect();
         let sub = Subword::train_with(SubwordKind::Unigram, 320, true, &lines, false).unwrap();
         let symbols = sub.vocab().symbols();
-        assert!(symbols.len() <= 320 && symbols.len() > 280, "{}", symbols.len());
+        assert!(
+            symbols.len() <= 320 && symbols.len() > 280,
+            "{}",
+            symbols.len()
+        );
         assert_eq!(&symbols[..4], &SPECIALS);
         assert_eq!(symbols[4], "<0x00>");
         assert_eq!(symbols[4 + 255], "<0xFF>");
