@@ -79,6 +79,8 @@ struct Answer {
     text: String,
     source: seq2seq::lexicon::Source,
     score: Option<f64>,
+    /// `false` when the length limit stopped the model before END (lexicon answers: `true`).
+    finished: bool,
 }
 
 /// How `infer` prints the answers to one input (or its error) as one output record.
@@ -100,7 +102,9 @@ fn infer_record(
             "input": input,
             "answers": answers
                 .iter()
-                .map(|a| serde_json::json!({ "text": a.text, "source": a.source, "score": a.score }))
+                .map(|a| serde_json::json!({
+                    "text": a.text, "source": a.source, "score": a.score, "finished": a.finished,
+                }))
                 .collect::<Vec<_>>(),
         })
         .to_string(),
@@ -110,7 +114,12 @@ fn infer_record(
             .enumerate()
             .map(|(rank, a)| {
                 let score = a.score.map_or("-".to_string(), |s| format!("{s:.4}"));
-                format!("{input}\t{}\t{score}\t{}\t{}", rank + 1, a.text, a.source.name())
+                format!(
+                    "{input}\t{}\t{score}\t{}\t{}",
+                    rank + 1,
+                    a.text,
+                    a.source.name()
+                )
             })
             .collect::<Vec<_>>()
             .join("\n"),
@@ -152,6 +161,7 @@ fn answer<B: burn::prelude::Backend>(
                         text: predictor.loaded.codec.join_target(p),
                         source: Source::Lexicon,
                         score: None,
+                        finished: true,
                     })
                     .collect()
             })
@@ -190,6 +200,7 @@ fn answer<B: burn::prelude::Backend>(
                     text: p.text,
                     source: Source::Model,
                     score: Some(p.score),
+                    finished: p.finished,
                 });
             }
         }
@@ -246,9 +257,11 @@ fn answer_by_sentence<B: burn::prelude::Backend>(
                             text: String::new(),
                             source: best.source,
                             score: best.score,
+                            finished: best.finished,
                         }),
                         Some(joined) => {
                             joined.score = joined.score.zip(best.score).map(|(a, b)| a + b);
+                            joined.finished &= best.finished;
                             if best.source != joined.source {
                                 joined.source = seq2seq::lexicon::Source::Model;
                             }

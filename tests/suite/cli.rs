@@ -1097,3 +1097,50 @@ fn split_sentences_translates_paragraphs_as_their_sentences() {
         stderr(&refused)
     );
 }
+
+/// The shipped translation model's length limit from the command line: `--max-len-a 0
+/// --max-len-b 3` cuts every output at 3 pieces (`--json` says it did not finish), the saved
+/// limit (1.5 n + 10) leaves a short caption alone, and bad values are errors naming the rule.
+#[test]
+fn the_length_limit_flags_cut_translations_and_bad_values_are_named() {
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("artifacts/multi30k-en-de");
+    let model = model.display().to_string();
+    let caption = "A little girl in a pink dress is climbing the stairs of a big house.";
+    let full = seq2seq(&["infer", "--model", &model, "--json", caption]);
+    assert!(full.status.success(), "{}", stderr(&full));
+    let full: serde_json::Value = serde_json::from_slice(&full.stdout).unwrap();
+    let cut = seq2seq(&[
+        "infer",
+        "--model",
+        &model,
+        "--json",
+        "--max-len-a",
+        "0",
+        "--max-len-b",
+        "3",
+        caption,
+    ]);
+    assert!(cut.status.success(), "{}", stderr(&cut));
+    let cut: serde_json::Value = serde_json::from_slice(&cut.stdout).unwrap();
+    let (full_text, cut_text) = (
+        full["answers"][0]["text"].as_str().unwrap(),
+        cut["answers"][0]["text"].as_str().unwrap(),
+    );
+    assert!(full_text.split(' ').count() > 6, "{full_text}");
+    // 3 pieces: at most 3 words, and unfinished.
+    assert!(cut_text.split(' ').count() <= 3, "{cut_text}");
+    assert!(!cut_text.is_empty());
+    assert_eq!(
+        cut["answers"][0]["finished"],
+        serde_json::json!(false),
+        "{cut}"
+    );
+    for (flag, needle) in [
+        ("--max-len-a=-1", "length limit's factor"),
+        ("--repetition-penalty=0", "repetition penalty"),
+    ] {
+        let out = seq2seq(&["infer", "--model", &model, flag, caption]);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(needle), "{flag}: {}", stderr(&out));
+    }
+}
