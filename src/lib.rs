@@ -19,6 +19,7 @@ pub mod model;
 pub mod parity;
 pub mod rerank;
 pub mod rng;
+pub mod serve;
 pub mod speech;
 pub mod store;
 pub mod text_metrics;

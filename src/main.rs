@@ -42,6 +42,8 @@ enum Command {
     Transcribe(TranscribeArgs),
     /// Decode text with a trained model: one output line per input.
     Infer(InferArgs),
+    /// Serve translation models over HTTP with LibreTranslate's API.
+    Serve(commands::serve::ServeArgs),
     /// Score a model on held-out data (G2P: word and phoneme error rates).
     Eval(EvalArgs),
     /// Draw the attention weights of one decoded input as a PNG.
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
         Command::ImportWhisper(args) => commands::speech::import_whisper(args),
         Command::Transcribe(args) => commands::speech::transcribe(cli.backend, args),
         Command::Infer(args) => commands::infer::infer(cli.backend, args),
+        Command::Serve(args) => commands::serve::serve(cli.backend, args),
         Command::Eval(args) => commands::eval::eval(cli.backend, args),
         Command::Attention(args) => commands::attention::attention(cli.backend, args),
         Command::Bench(args) => commands::bench::bench(cli.backend, args),

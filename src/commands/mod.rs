@@ -9,6 +9,7 @@ pub mod image;
 pub mod import;
 pub mod import_marian;
 pub mod infer;
+pub mod serve;
 pub mod speech;
 pub mod train;
 

@@ -24,6 +24,7 @@ mod model_invariants;
 mod nonautoregressive;
 mod pytorch_parity;
 mod rerank;
+mod serve;
 mod speech;
 mod token_distill;
 mod translation;
