@@ -266,3 +266,53 @@ fn sigterm_stops_the_server_cleanly_and_bad_models_are_refused() {
         assert!(stderr(&out).contains(needle), "{spec}: {}", stderr(&out));
     }
 }
+
+/// A Python that imports `module`, or `None` (saying so) outside CI; in CI a missing client is
+/// a failure, not a skip (.ci/run installs it).
+fn python_with(module: &str) -> Option<String> {
+    let python = std::env::var("SEQ2SEQ_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    let why = format!("{python} cannot import {module} (pip install {module}, as .ci/run does)");
+    assert!(std::env::var_os("CI").is_none(), "{why}");
+    eprintln!("skipped: {why}");
+    None
+}
+
+/// LibreTranslate's own Python client (PyPI `libretranslatepy`, written by LibreTranslate's
+/// authors, not here) pointed at the server: its translate() and languages() work unchanged.
+#[test]
+fn the_libretranslatepy_client_works_unchanged() {
+    let Some(python) = python_with("libretranslatepy") else {
+        return;
+    };
+    let expected = infer(&SENTENCES[..2]);
+    let server = Server::start(&[]);
+    let script = format!(
+        r#"
+import json
+from libretranslatepy import LibreTranslateAPI
+lt = LibreTranslateAPI("http://127.0.0.1:{port}")
+print(json.dumps({{
+    "texts": [lt.translate(q, "en", "de") for q in {sentences}],
+    "languages": lt.languages(),
+}}))
+"#,
+        port = server.port,
+        sentences = serde_json::json!(SENTENCES[..2]),
+    );
+    let out = Command::new(&python)
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["texts"], serde_json::json!(expected));
+    assert_eq!(got["languages"][0]["code"], "en");
+    assert_eq!(got["languages"][0]["targets"], serde_json::json!(["de"]));
+}
