@@ -8,7 +8,7 @@
 //!
 //! Limits: a body limit (413), a bounded queue per model (503 with `Retry-After` when full).
 //! Malformed JSON, wrong types, an unknown language or format: 400 with LibreTranslate's
-//! error shape `{"error": "..."}`; a panic inside one decode fails only its batch (500).
+//! error shape `{"error": "..."}`; a panic inside one decode fails only its request (500).
 
 pub mod libretranslate;
 pub mod queue;

@@ -58,8 +58,8 @@ impl ModelQueue {
     /// A queue whose jobs `decode` answers, on a thread of its own (named after the model).
     /// `decode` is built on that thread by `start` (so a model that is not `Send` stays there)
     /// and sees every batch's texts in request order; it returns one outcome per text. A panic
-    /// inside `decode` fails that batch's requests (their senders are dropped) and the thread
-    /// goes on with the next batch.
+    /// inside `decode` fails only the request that causes it (the batch is decoded again one
+    /// request at a time; the failing one's reply is dropped), and the thread goes on.
     pub fn spawn<F, D>(name: &str, policy: BatchPolicy, start: F) -> Self
     where
         F: FnOnce() -> D + Send + 'static,
@@ -114,20 +114,35 @@ fn work<D: FnMut(&[String]) -> Vec<Outcome>>(
             }
         }
         let all: Vec<String> = jobs.iter().flat_map(|j| j.texts.iter().cloned()).collect();
-        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(&all)));
-        let Ok(mut outcomes) = decoded else {
-            // The replies are dropped: each request learns its batch failed.
-            continue;
-        };
-        if outcomes.len() != all.len() {
-            continue;
-        }
-        for job in jobs.into_iter().rev() {
-            let mine = outcomes.split_off(outcomes.len() - job.texts.len());
-            // A client that went away drops its receiver: nothing to do.
-            let _ = job.reply.send(mine);
+        match guarded(decode, &all) {
+            Some(mut outcomes) => {
+                for job in jobs.into_iter().rev() {
+                    let mine = outcomes.split_off(outcomes.len() - job.texts.len());
+                    // A client that went away drops its receiver: nothing to do.
+                    let _ = job.reply.send(mine);
+                }
+            }
+            // The batch failed: each request alone, so that only the one that fails gets no
+            // results (its reply dropped: the server answers 500).
+            None => {
+                for job in jobs {
+                    if let Some(mine) = guarded(decode, &job.texts) {
+                        let _ = job.reply.send(mine);
+                    }
+                }
+            }
         }
     }
+}
+
+/// `decode(texts)`, or `None` if it panics or answers the wrong number of texts.
+fn guarded<D: FnMut(&[String]) -> Vec<Outcome>>(
+    decode: &mut D,
+    texts: &[String],
+) -> Option<Vec<Outcome>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(texts)))
+        .ok()
+        .filter(|outcomes| outcomes.len() == texts.len())
 }
 
 #[cfg(test)]
@@ -185,7 +200,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_queue_refuses_and_a_panic_fails_only_its_batch() {
+    fn a_full_queue_refuses_and_a_panic_fails_only_its_request() {
         let policy = BatchPolicy {
             max_wait: Duration::from_millis(1),
             max_texts: 1,
@@ -212,7 +227,31 @@ mod tests {
             Some(QueueError::Full("gated".into()))
         );
         drop(held);
-        assert!(boom.blocking_recv().is_err(), "the panicking batch fails");
+        assert!(boom.blocking_recv().is_err(), "the panicking request fails");
         assert_eq!(queued.blocking_recv().unwrap(), vec![Ok("ok".to_string())]);
+    }
+
+    #[test]
+    fn a_panic_in_a_shared_batch_fails_only_the_request_that_caused_it() {
+        let policy = BatchPolicy {
+            max_wait: Duration::from_millis(300),
+            max_texts: 100,
+            queue: 8,
+        };
+        let queue = ModelQueue::spawn("shared", policy, || {
+            |texts: &[String]| -> Vec<Outcome> {
+                assert!(!texts.iter().any(|t| t == "boom"), "a decode that panics");
+                texts.iter().map(|t| Ok(t.to_uppercase())).collect()
+            }
+        });
+        let before = queue.submit(vec!["a".into()]).unwrap();
+        let boom = queue.submit(vec!["boom".into()]).unwrap();
+        let after = queue.submit(vec!["b".into(), "c".into()]).unwrap();
+        assert_eq!(before.blocking_recv().unwrap(), vec![Ok("A".to_string())]);
+        assert!(boom.blocking_recv().is_err());
+        assert_eq!(
+            after.blocking_recv().unwrap(),
+            vec![Ok("B".to_string()), Ok("C".to_string())]
+        );
     }
 }
