@@ -14,6 +14,34 @@ struct MemberState<'a, B: Backend> {
     cache: DecoderCache<B>,
 }
 
+impl<B: Backend> MemberState<'_, B> {
+    /// The member's logits of the token after `last` (the decoder run on the newest tokens with
+    /// the KV cache, the last position projected to the vocabulary).
+    ///
+    /// # Shapes
+    /// - `last`: `[rows, new]`
+    /// - output: `[rows, 1, tgt_vocab]`
+    fn step(&mut self, last: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        let [_, new] = last.dims();
+        let hidden = self
+            .model
+            .decode(
+                last,
+                &self.memory,
+                Some(self.src_padding.clone()),
+                None,
+                Some(&mut self.cache),
+            )
+            .hidden; // [rows, new, d_model]
+        let hidden = if new > 1 {
+            hidden.narrow(1, new - 1, 1)
+        } else {
+            hidden
+        };
+        self.model.generate(hidden)
+    }
+}
+
 /// The encoder output of a batch of rows and the decoder's cache for them, per member of an
 /// ensemble (one member: a model alone): the state of an incremental decode.
 pub struct Stepper<'a, B: Backend> {
@@ -163,24 +191,8 @@ impl<'a, B: Backend> Stepper<'a, B> {
     /// With more than one member (an ensemble averages log-probabilities, not logits).
     pub fn next_logits(&mut self, last: Tensor<B, 2, Int>) -> Tensor<B, 2> {
         assert_eq!(self.members.len(), 1, "logits are a single model's");
-        let [rows, new] = last.dims();
-        let member = &mut self.members[0];
-        let hidden = member
-            .model
-            .decode(
-                last,
-                &member.memory,
-                Some(member.src_padding.clone()),
-                None,
-                Some(&mut member.cache),
-            )
-            .hidden; // [rows, new, d_model]
-        let hidden = if new > 1 {
-            hidden.narrow(1, new - 1, 1)
-        } else {
-            hidden
-        };
-        let logits = member.model.generate(hidden); // [rows, 1, vocab]
+        let [rows, _] = last.dims();
+        let logits = self.members[0].step(last); // [rows, 1, vocab]
         let [_, _, vocab] = logits.dims();
         logits.reshape([rows, vocab])
     }
@@ -199,26 +211,11 @@ impl<'a, B: Backend> Stepper<'a, B> {
     /// - `last`: `[rows, new]` (`new` > 1 only before the first output token)
     /// - output: `[rows, tgt_vocab]`, after the last of them
     pub fn next_log_probs(&mut self, last: Tensor<B, 2, Int>) -> Tensor<B, 2> {
-        let [rows, new] = last.dims();
+        let [rows, _] = last.dims();
         let single = self.members.len() == 1;
         let mut sum: Option<Tensor<B, 3>> = None;
         for (member, &weight) in self.members.iter_mut().zip(&self.weights) {
-            let hidden = member
-                .model
-                .decode(
-                    last.clone(),
-                    &member.memory,
-                    Some(member.src_padding.clone()),
-                    None,
-                    Some(&mut member.cache),
-                )
-                .hidden; // [rows, new, d_model]
-            let hidden = if new > 1 {
-                hidden.narrow(1, new - 1, 1)
-            } else {
-                hidden
-            };
-            let mut logits = member.model.generate(hidden); // [rows, 1, vocab]
+            let mut logits = member.step(last.clone()); // [rows, 1, vocab]
             if self.forbid_logits {
                 logits = logits + self.forbidden.clone();
             }
